@@ -1,0 +1,131 @@
+"""Time and peak memory of import, compute and train, and latency of recommend/similar/search.
+
+Usage:  python benchmarks/bench_pipeline.py [--corpus FILE] [--workdir DIR] [--users 20]
+
+Each job runs as its own process (the real ``paperfeed`` CLI); its peak RSS
+comes from ``os.wait4``. Query latency is measured in-process from loaded
+state, as a web worker would see it. Targets (from issue 2): import < 60 s,
+compute < 180 s, a single-user retrain < 1 s, queries in milliseconds.
+Results go to stdout as JSON and Markdown; paste them into docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from recommender import ranking, service  # noqa: E402
+from recommender.accounts import hash_password  # noqa: E402
+from recommender.index import FeatureIndex  # noqa: E402
+from recommender.models import load_user_model  # noqa: E402
+from recommender.settings import load_settings  # noqa: E402
+from recommender.store import UserStore  # noqa: E402
+
+SHARED = Path(os.environ.get("PAPERFEED_SHARED", REPO.parent / "shared"))
+QUERIES = ["diffusion models", "graph neural networks", "black hole accretion", "quantum error correction",
+           "large language model reasoning", "reinforcement learning from human feedback", "2503.11893",
+           "superconductivity in twisted bilayer graphene", "protein structure prediction", "federated learning privacy"]
+TOPICS = ["diffusion image generation", "language model reasoning", "graph neural networks", "reinforcement learning",
+          "quantum computing", "galaxy formation", "robot manipulation", "speech recognition"]
+
+
+def run_job(argv: list[str], dirs: list[str]) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", *argv, *dirs, "--json"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv[0]} failed")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "output": json.loads(out)}
+
+
+def make_users(settings, index, n_users: int) -> None:
+    """n users with two tags of 10 papers each, drawn from search hits for real topics."""
+    rng = np.random.default_rng(0)
+    with UserStore(settings.users_path) as users:
+        for u in range(n_users):
+            user = users.add_user(f"bench{u:03d}", hash_password("bench passphrase"))
+            for t in rng.choice(len(TOPICS), 2, replace=False):
+                ids, _ = ranking.search(index, TOPICS[t], n=60)
+                users.add_tags(user.id, TOPICS[t].split()[0], list(rng.choice(ids, 10, replace=False)))
+
+
+def percentiles(fn, args_list) -> dict:
+    times = []
+    for args in args_list:
+        start = time.perf_counter()
+        fn(*args)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p99_ms": round(float(np.percentile(times, 99)), 2),
+            "n": len(times)}
+
+
+def query_latency(settings) -> dict:
+    start = time.perf_counter()
+    index = FeatureIndex.load(settings.models_dir)
+    load_s = time.perf_counter() - start
+    rng = np.random.default_rng(1)
+    with UserStore(settings.users_path) as users:
+        people = users.list_users()
+        libraries = {u.id: {p for ids in users.tags(u.id).values() for p in ids} for u in people}
+    models = {u.id: load_user_model(settings.models_dir, u.id) for u in people}
+    picks = [people[i % len(people)] for i in range(200)]
+
+    def rec(user, filters):
+        lib = libraries[user.id]
+        service.recommend(index, models[user.id], lib, None, ranking.Filters(exclude=frozenset(lib)) if filters is None
+                          else filters, n=25)
+
+    month = ranking.Filters(since=dt.date(2026, 6, 1))
+    ids = [index.ids[i] for i in rng.choice(len(index), 200, replace=False)]
+    with UserStore(settings.users_path) as users:
+        retrain = percentiles(lambda u: service.retrain_user(settings, index, users, u.id), [(u,) for u in people[:10]])
+    return {
+        "index_load_s": round(load_s, 2),
+        "recommend_saved": percentiles(rec, [(u, None) for u in picks]),
+        "recommend_matvec_last_month": percentiles(rec, [(u, month) for u in picks]),
+        "similar": percentiles(lambda p: ranking.similar(index, p, n=25), [(p,) for p in ids]),
+        "search": percentiles(lambda q: ranking.search(index, q, n=25), [(q,) for q in QUERIES * 20]),
+        "retrain_one_user": retrain,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", default=str(SHARED / "arxiv/corpus/arxiv-metadata-2025-2026.jsonl.xz"))
+    parser.add_argument("--workdir", default="/tmp/paperfeed-bench")
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    settings = load_settings(environ={}, data_dir=work / "data", models_dir=work / "models")
+    dirs = ["--data-dir", str(settings.data_dir), "--models-dir", str(settings.models_dir)]
+    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                         f"Python {platform.python_version()}", "corpus": args.corpus}
+    report["import"] = run_job(["import", args.corpus], dirs)
+    report["reimport"] = run_job(["import", args.corpus], dirs)
+    report["compute"] = run_job(["compute"], dirs)
+    make_users(settings, FeatureIndex.load(settings.models_dir), args.users)
+    report["train"] = run_job(["train"], dirs)
+    report["queries"] = query_latency(settings)
+    for job in ("import", "reimport", "compute", "train"):
+        report[job]["output"] = {k: v for k, v in report[job]["output"].items() if k != "bad_lines"}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

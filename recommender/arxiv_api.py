@@ -1,0 +1,352 @@
+"""Fetch new papers from the arXiv API into the paper store.
+
+The ``arxiv`` package builds the query (``arxiv.Search``, the client's URL
+format) and parses each Atom entry into an ``arxiv.Result``. The HTTP is done
+here because ``arxiv.Client`` sets no timeout, ignores ``Retry-After`` and
+parses in lxml's recover mode, which turns a truncated page into a shorter
+valid one. Pages are committed one at a time: a failure keeps the pages saved
+before it and nothing of the page that failed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.utils
+import re
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import urlencode
+
+import arxiv
+import requests
+from arxiv import _feed as arxiv_feed  # arxiv>=4: the client's own entry parser
+from lxml import etree
+
+from .ids import parse_arxiv_id
+from .papers import InvalidPaper, Paper, clean_text
+from .store import PaperStore
+
+DEFAULT_CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.NE", "stat.ML")
+PAGE_SIZE = 100
+BACKOFF_BASE_S = 5.0
+MAX_WAIT_S = 300.0
+USER_AGENT = f"paperfeed (arxiv.py/{arxiv.__version__})"
+
+_CATEGORY = re.compile(r"[a-z-]+(?:\.[A-Za-z-]+)?", re.ASCII)
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_TOTAL = "{http://a9.com/-/spec/opensearch/1.1/}totalResults"
+_API_ERROR = "arxiv.org/api/errors"
+
+Progress = Callable[[int, int], None]
+
+
+class FetchError(RuntimeError):
+    """The fetch could not finish; the message says why and what to do.
+
+    ``result`` counts what was committed before the failure."""
+
+    def __init__(self, message: str, result: "FetchResult | None" = None):
+        super().__init__(message)
+        self.result = result
+
+
+class _Retry(Exception):
+    """A failed attempt worth repeating; ``wait`` is a server-requested delay."""
+
+    def __init__(self, reason: str, wait: float | None = None):
+        super().__init__(reason)
+        self.wait = wait
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedEntry:
+    entry_id: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.entry_id, "reason": self.reason}
+
+
+@dataclasses.dataclass
+class FetchResult:
+    """What one fetch did: pages committed, store changes, entries skipped."""
+
+    pages: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[SkippedEntry] = dataclasses.field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+                "pages": self.pages, "skipped": [s.to_dict() for s in self.skipped]}
+
+
+class RateLimiter:
+    """At most one request per ``delay`` seconds, measured on a monotonic clock.
+
+    A wall clock could jump (NTP, DST) and shorten the gap arXiv asks for.
+    ``clock`` and ``sleep`` are injectable so tests never sleep.
+    """
+
+    def __init__(self, delay: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.delay = max(0.0, float(delay))
+        self.clock, self.sleep = clock, sleep
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        """Block until a request is allowed, then count one as made."""
+        if self._next is not None:
+            remaining = self._next - self.clock()
+            if remaining > 0:
+                self.sleep(remaining)
+        self._next = self.clock() + self.delay
+
+    def defer(self, seconds: float) -> None:
+        """Allow no request before ``seconds`` from now (backoff, ``Retry-After``)."""
+        now = self.clock()
+        self._next = max(now if self._next is None else self._next, now + seconds)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for, capped at ``MAX_WAIT_S``; None if absent or unreadable.
+
+    ``value`` is delta-seconds (``"120"``) or an HTTP date, measured against
+    ``now`` (Unix time, default the current time).
+    """
+    text = (value or "").strip()
+    if re.fullmatch(r"[0-9]+", text, re.ASCII):
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # HTTP dates are always GMT
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_WAIT_S)
+
+
+def category_search(categories: Iterable[str] = DEFAULT_CATEGORIES, max_results: int | None = None) -> arxiv.Search:
+    """An ``arxiv.Search`` for the categories, newest submissions first.
+
+    Raises ``ValueError`` for an empty list or a malformed category, which
+    would otherwise reach arXiv as a silently different query.
+    """
+    cats = list(dict.fromkeys(categories))
+    if not cats:
+        raise ValueError("give at least one arXiv category")
+    for cat in cats:
+        if not _CATEGORY.fullmatch(cat):
+            raise ValueError(f"{cat!r} is not an arXiv category (expected e.g. cs.LG, stat.ML or hep-th)")
+    if max_results is not None and max_results < 1:
+        raise ValueError("max_results must be a positive integer")
+    return arxiv.Search(query=" OR ".join(f"cat:{c}" for c in cats), max_results=max_results,
+                        sort_by=arxiv.SortCriterion.SubmittedDate, sort_order=arxiv.SortOrder.Descending)
+
+
+def page_url(search: arxiv.Search, start: int, page_size: int) -> str:
+    """The API URL for one page, encoded exactly as ``arxiv.Client`` does."""
+    args = search._url_args()
+    args.update(start=str(start), max_results=str(page_size))
+    return arxiv.Client.query_url_format.format(urlencode(args))
+
+
+def paper_from_result(result: arxiv.Result) -> Paper:
+    """Convert an ``arxiv.Result``; raises ``ValueError`` saying what is wrong."""
+    pid, version = parse_arxiv_id(result.get_short_id())
+    title = clean_text(result.title)
+    if not title:
+        raise InvalidPaper(f"{pid}: empty title")
+    return Paper(
+        id=pid, version=version or 1, title=title, abstract=clean_text(result.summary),
+        authors=tuple(name for name in (clean_text(a.name) for a in result.authors) if name),
+        categories=tuple(dict.fromkeys(c for c in (result.primary_category, *result.categories) if c)),
+        comments=clean_text(result.comment) or None, journal_ref=clean_text(result.journal_ref) or None,
+        doi=clean_text(result.doi) or None,
+        published=result.published.date().isoformat(), updated=result.updated.date().isoformat(),
+    )
+
+
+def paper_from_entry(entry: etree._Element) -> Paper:
+    """Convert one Atom ``<entry>`` element; raises ``ValueError`` saying what is wrong."""
+    for tag in ("id", "updated", "published"):
+        if not (entry.findtext(_ATOM + tag) or "").strip():
+            raise InvalidPaper(f"entry has no <{tag}>")
+    try:
+        result = arxiv_feed._build_result(entry)
+    except ValueError as exc:
+        raise InvalidPaper(f"unreadable date in entry: {exc}") from None
+    if result is None:
+        raise InvalidPaper("entry lacks a required field")
+    return paper_from_result(result)
+
+
+def _api_error(root: etree._Element) -> str | None:
+    """The message of arXiv's error feed (one entry whose id is an errors URL), if it is one."""
+    for entry in root.iter(_ATOM + "entry"):
+        if _API_ERROR in (entry.findtext(_ATOM + "id") or ""):
+            return clean_text(entry.findtext(_ATOM + "summary")) or "unspecified error"
+    return None
+
+
+def _parse_xml(body: bytes) -> etree._Element:
+    # Strict, unlike arxiv's recover-mode parser: a cut body must fail, not shrink.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    return etree.fromstring(body, parser)
+
+
+def _get(session: requests.Session, url: str, timeout: float) -> requests.Response:
+    try:
+        resp = session.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
+    except requests.Timeout:
+        raise _Retry(f"no answer within {timeout:g} s") from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise _Retry(f"connection failed: {type(exc).__name__}") from None
+    if resp.status_code == 429 or resp.status_code >= 500:
+        raise _Retry(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
+    if resp.status_code != 200:
+        try:
+            detail = _api_error(_parse_xml(resp.content))
+        except etree.XMLSyntaxError:
+            detail = None
+        raise FetchError(f"arXiv API refused the request with HTTP {resp.status_code}"
+                         f"{': ' + detail if detail else ''}; check the categories and options ({url})")
+    return resp
+
+
+def _entries(resp: requests.Response, start: int, page_size: int) -> tuple[int, list]:
+    """(totalResults, entry elements) of a page that passed every check, else ``_Retry``."""
+    ctype = resp.headers.get("Content-Type", "")
+    if "html" in ctype.lower():
+        raise _Retry(f"got an HTML page ({ctype}) instead of an Atom feed")
+    try:
+        root = _parse_xml(resp.content)
+    except etree.XMLSyntaxError as exc:
+        raise _Retry(f"body is not well-formed XML, probably truncated ({exc})") from None
+    if root.tag != _ATOM + "feed":
+        raise _Retry(f"got a <{etree.QName(root).localname}> document instead of an Atom feed")
+    message = _api_error(root)
+    if message:
+        raise FetchError(f"arXiv API rejected the query: {message}")
+    total = (root.findtext(_TOTAL) or "").strip()
+    if not total.isascii() or not total.isdigit():
+        raise _Retry("feed has no opensearch:totalResults")
+    entries = root.findall(_ATOM + "entry")
+    expected = max(0, min(page_size, int(total) - start))
+    if len(entries) < expected:
+        raise _Retry(f"short page: {len(entries)} entries where {expected} were expected")
+    return int(total), entries
+
+
+class ArxivFetcher:
+    """Pages through an arXiv search politely and commits each page to a store.
+
+    Parameters
+    ----------
+    session : the ``requests.Session`` to use (tests mount a fake adapter on it).
+    delay : minimum seconds between two requests.
+    timeout : seconds for each HTTP request.
+    retries : extra attempts for a failed request or broken page.
+    page_size : entries asked for per request.
+    sleep, clock : injectable for tests.
+    """
+
+    def __init__(self, session: requests.Session, *, delay: float = 3.0, timeout: float = 30.0,
+                 retries: int = 4, page_size: int = PAGE_SIZE, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.session, self.timeout, self.page_size = session, timeout, page_size
+        self.retries = max(0, int(retries))
+        self.limiter = RateLimiter(delay, clock=clock, sleep=sleep)
+
+    def fetch_page(self, url: str, start: int) -> tuple[int, list]:
+        """(totalResults, entries) of one page, retried with exponential backoff.
+
+        Raises :class:`FetchError` when every attempt failed or arXiv refused the query.
+        """
+        for attempt in range(self.retries + 1):
+            self.limiter.wait()
+            try:
+                return _entries(_get(self.session, url, self.timeout), start, self.page_size)
+            except _Retry as exc:
+                reason = str(exc)
+                self.limiter.defer(min(max(BACKOFF_BASE_S * 2 ** attempt, exc.wait or 0.0), MAX_WAIT_S))
+        raise FetchError(f"arXiv API failed {self.retries + 1} times ({reason}) for {url}; "
+                         "nothing from that page was saved; try again later")
+
+    def fetch(self, store: PaperStore, search: arxiv.Search, since: dt.date | None = None,
+              progress: Progress | None = None) -> FetchResult:
+        """Fetch ``search`` page by page into ``store``.
+
+        Stops after ``search.max_results`` entries, at the last result, or (the
+        search being sorted newest first) after the first page that reaches a
+        paper submitted before ``since``. Only papers submitted or updated on or
+        after ``since`` are kept. ``progress(done, total)`` runs after each page.
+        Raises :class:`FetchError` with ``.result`` set to what was committed.
+        """
+        result, start, limit = FetchResult(), 0, search.max_results
+        try:
+            while limit is None or start < limit:
+                total, entries = self.fetch_page(page_url(search, start, self.page_size), start)
+                entries = entries if limit is None else entries[:limit - start]
+                reached_since = self._commit(store, entries, since, result)
+                result.pages += 1
+                start += len(entries)
+                if progress is not None:
+                    progress(start, total if limit is None else min(total, limit))
+                if reached_since or not entries or start >= total:
+                    break
+        except FetchError as exc:
+            exc.result = result
+            raise
+        return result
+
+    @staticmethod
+    def _commit(store: PaperStore, entries: list, since: dt.date | None, result: FetchResult) -> bool:
+        """Convert and upsert one page; True if it holds a paper submitted before ``since``."""
+        cutoff, papers, reached = since.isoformat() if since else "", [], False
+        for entry in entries:
+            try:
+                paper = paper_from_entry(entry)
+            except ValueError as exc:
+                result.skipped.append(SkippedEntry((entry.findtext(_ATOM + "id") or "").strip(), str(exc)))
+                continue
+            reached = reached or paper.published < cutoff
+            if max(paper.published, paper.updated) >= cutoff:
+                papers.append(paper)
+        known = store.get_many(p.id for p in papers)
+        # The API has no license field: keep the one a snapshot import stored.
+        papers = [dataclasses.replace(p, license=known[p.id].license) if p.id in known else p for p in papers]
+        counts = store.upsert_many(papers)
+        result.added += counts.added
+        result.updated += counts.updated
+        result.unchanged += counts.unchanged
+        return reached
+
+
+def fetch_new(store: PaperStore, settings, categories: Iterable[str] = DEFAULT_CATEGORIES,
+              since: dt.date | None = None, max_results: int | None = None, *,
+              session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+              progress: Progress | None = None) -> FetchResult:
+    """Fetch papers in ``categories`` submitted or updated since ``since`` into ``store``.
+
+    Delay, timeout and retries come from ``settings`` (``fetch_delay``,
+    ``fetch_timeout``, ``fetch_retries``). A session is created (and closed)
+    unless one is given. Raises :class:`FetchError` or ``ValueError`` (bad category).
+    """
+    search = category_search(categories, max_results)
+    own = session is None
+    session = requests.Session() if own else session
+    try:
+        fetcher = ArxivFetcher(session, delay=settings.fetch_delay, timeout=settings.fetch_timeout,
+                               retries=settings.fetch_retries, sleep=sleep)
+        return fetcher.fetch(store, search, since=since, progress=progress)
+    finally:
+        if own:
+            session.close()

@@ -1,0 +1,30 @@
+"""A demo account with a small library, so a new install shows a personal feed at once."""
+from __future__ import annotations
+
+import secrets
+
+from . import ranking
+from .accounts import hash_password
+from .index import FeatureIndex
+from .settings import Settings
+from .store import UserStore
+
+DEMO_USER = "demo"
+# Each seed tag is filled with the top search hits for its query in whatever corpus was loaded.
+SEED_TAGS = {"llm reasoning": "large language model reasoning", "diffusion": "diffusion models image generation"}
+PER_TAG = 6
+
+
+def seed_demo_user(settings: Settings) -> tuple[str, str] | None:
+    """Create ``demo`` with a random password and seed tags; None if it already exists."""
+    index = FeatureIndex.load(settings.models_dir)
+    with UserStore(settings.users_path) as users:
+        if users.get_user(DEMO_USER) is not None:
+            return None
+        password = secrets.token_urlsafe(12)
+        user = users.add_user(DEMO_USER, hash_password(password, DEMO_USER))
+        for tag, query in SEED_TAGS.items():
+            ids, _ = ranking.search(index, query, n=PER_TAG)
+            if ids:
+                users.add_tags(user.id, tag, ids)
+    return DEMO_USER, password

@@ -1,0 +1,91 @@
+"""TF-IDF features over title and abstract, stored without pickles.
+
+Choices, starting from arxiv-sanity's (unigrams and bigrams, sublinear tf,
+English stop words) with these changes:
+
+- LaTeX control words (``\\mathbb``, ``\\alpha``) and inline-math markers are
+  stripped before tokenising, so formulas do not flood the vocabulary;
+- tokens must start with a letter and may hold digits (``bert``, ``gpt4``,
+  ``3d`` is dropped, ``r2`` is kept);
+- float32 throughout: half the memory of float64, same rankings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from .papers import Paper
+
+TOKEN_PATTERN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
+_LATEX = re.compile(r"\\[a-zA-Z]+|\$+|[{}^_]")
+
+
+def paper_text(paper: Paper) -> str:
+    """The text a paper's features are built from."""
+    return f"{paper.title}. {paper.abstract}"
+
+
+def preprocess(text: str) -> str:
+    return _LATEX.sub(" ", text).lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureParams:
+    max_features: int = 40000
+    min_df: int = 3
+    max_df: float = 0.5
+    ngram_max: int = 2
+
+    def vectorizer(self, vocabulary=None) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            preprocessor=preprocess, strip_accents="unicode", stop_words="english",
+            token_pattern=TOKEN_PATTERN, ngram_range=(1, self.ngram_max),
+            max_features=None if vocabulary is not None else self.max_features,
+            min_df=1 if vocabulary is not None else self.min_df,
+            max_df=1.0 if vocabulary is not None else self.max_df,
+            sublinear_tf=True, norm="l2", dtype=np.float32, vocabulary=vocabulary,
+        )
+
+
+def fit_tfidf(texts: Iterable[str], params: FeatureParams) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
+    """Fit TF-IDF; returns ``(X, feature_names, idf)`` with X float32 CSR, rows l2-normalised.
+
+    Raises ``ValueError`` if the corpus is too small for ``min_df``.
+    """
+    texts = list(texts)
+    params = _fit_to_corpus(params, len(texts))
+    vectorizer = params.vectorizer()
+    try:
+        X = vectorizer.fit_transform(texts)
+    except ValueError as exc:
+        raise ValueError(f"cannot build features from {len(texts)} papers: {exc}") from None
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sort_indices()
+    return X, vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
+
+
+def _fit_to_corpus(params: FeatureParams, n_docs: int) -> FeatureParams:
+    """A tiny corpus (a demo fetch of a few dozen papers) cannot meet min_df; relax it."""
+    if n_docs < 20 * params.min_df:
+        return dataclasses.replace(params, min_df=1, max_df=1.0)
+    return params
+
+
+class QueryEncoder:
+    """Turns free text into a row in the feature space of a stored generation.
+
+    Rebuilt from the saved vocabulary and idf, so no pickled vectorizer is loaded.
+    """
+
+    def __init__(self, feature_names: list[str], idf: np.ndarray, params: FeatureParams):
+        vocabulary = {term: i for i, term in enumerate(feature_names)}
+        self._vectorizer = params.vectorizer(vocabulary=vocabulary)
+        self._vectorizer.idf_ = idf.astype(np.float64)
+
+    def encode(self, text: str) -> sp.csr_matrix:
+        return sp.csr_matrix(self._vectorizer.transform([text]), dtype=np.float32)

@@ -1,0 +1,147 @@
+"""Building and loading a feature generation: the matrix, its id list and per-row metadata.
+
+Rows are ordered by (published date, id), so a date window is a contiguous
+slice and the newest papers are at the end. Loading needs no unpickling.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import artifacts
+from .features import FeatureParams, QueryEncoder, fit_tfidf, paper_text
+from .papers import Paper
+from .store import PaperStore
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def to_day(value: str | dt.date) -> int:
+    """ISO date (or date) -> days since 1970-01-01."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    return (value - EPOCH).days
+
+
+def from_day(day: int) -> str:
+    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
+
+
+@dataclasses.dataclass
+class ComputeResult:
+    generation: str
+    papers: int
+    features: int
+    nnz: int
+
+
+def snapshot(store: PaperStore, progress: Callable[[int], None] | None = None) -> list[Paper]:
+    """One consistent read of every paper, sorted by (published, id)."""
+    papers = []
+    for paper in store.iter_papers():
+        papers.append(paper)
+        if progress and len(papers) % 5000 == 0:
+            progress(len(papers))
+    papers.sort(key=lambda p: (p.published, p.id))
+    return papers
+
+
+def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParams,
+                       progress: Callable[[str], None] | None = None) -> ComputeResult:
+    """Build features for every stored paper and publish them as the new current generation.
+
+    The ids are taken in one snapshot together with the texts, so rows and ids
+    cannot drift apart even if an import writes meanwhile.
+    """
+    step = progress or (lambda _msg: None)
+    step("reading papers")
+    papers = snapshot(store)
+    if not papers:
+        raise ValueError("the paper store is empty: run `paperfeed import` or `paperfeed fetch` first")
+    step(f"fitting TF-IDF on {len(papers)} papers")
+    X, names, idf = fit_tfidf((paper_text(p) for p in papers), params)
+    step("writing generation")
+    gens = artifacts.Generations(models_dir)
+    with gens.new() as tmp:
+        _write(tmp, papers, X, names, idf, params)
+    return ComputeResult(gens.current(), X.shape[0], X.shape[1], X.nnz)
+
+
+def _write(folder: Path, papers: list[Paper], X, names, idf, params: FeatureParams) -> None:
+    cat_names = sorted({c for p in papers for c in p.categories})
+    cat_of = {c: i for i, c in enumerate(cat_names)}
+    cat_lists = [[cat_of[c] for c in p.categories] for p in papers]
+    artifacts.write_csr(folder / "X.npz", X)
+    artifacts.write_npz(
+        folder / "rows.npz",
+        dates=np.array([to_day(p.published) for p in papers], dtype=np.int32),
+        cat_indptr=np.cumsum([0] + [len(c) for c in cat_lists], dtype=np.int64),
+        cat_indices=np.array([i for c in cat_lists for i in c], dtype=np.int32),
+        idf=idf,
+    )
+    artifacts.write_json(folder / "ids.json", [p.id for p in papers])
+    artifacts.write_json(folder / "vocab.json", names)
+    artifacts.write_json(folder / "meta.json", {
+        "params": dataclasses.asdict(params), "categories": cat_names, "papers": len(papers),
+        "features": len(names), "first_date": papers[0].published, "last_date": papers[-1].published,
+    })
+
+
+class NoGeneration(LookupError):
+    """``compute`` has not produced features yet."""
+
+
+@dataclasses.dataclass
+class FeatureIndex:
+    """One loaded generation, read-only. Load once per process with :meth:`load`."""
+
+    generation: str
+    ids: list[str]
+    dates: np.ndarray
+    X: sp.csr_matrix
+    XT: sp.csr_matrix
+    feature_names: list[str]
+    categories: list[str]
+    category_rows: dict[str, np.ndarray]
+    encoder: QueryEncoder
+    meta: dict
+    row_of: dict[str, int] = dataclasses.field(repr=False, default_factory=dict)
+
+    @classmethod
+    def load(cls, models_dir: Path, generation: str | None = None) -> "FeatureIndex":
+        gens = artifacts.Generations(models_dir)
+        name = generation or gens.current()
+        if name is None:
+            raise NoGeneration(f"no features in {gens.root}: run `paperfeed compute` first")
+        folder = gens.path(name)
+        X = artifacts.read_csr(folder / "X.npz")
+        rows = artifacts.read_npz(folder / "rows.npz")
+        meta = artifacts.read_json(folder / "meta.json")
+        ids = artifacts.read_json(folder / "ids.json")
+        names = artifacts.read_json(folder / "vocab.json")
+        if len(ids) != X.shape[0] or len(names) != X.shape[1]:
+            raise ValueError(f"generation {name} is inconsistent: {len(ids)} ids for {X.shape[0]} rows")
+        return cls(
+            generation=name, ids=ids, dates=rows["dates"], X=X, XT=X.T.tocsr(), feature_names=names,
+            categories=meta["categories"],
+            category_rows=_category_rows(rows["cat_indptr"], rows["cat_indices"], meta["categories"]),
+            encoder=QueryEncoder(names, rows["idf"], FeatureParams(**meta["params"])), meta=meta,
+            row_of={pid: i for i, pid in enumerate(ids)},
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _category_rows(indptr: np.ndarray, indices: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Category name -> sorted row numbers of papers listed in it (primary or cross-list)."""
+    row_numbers = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")
+    sorted_cats, sorted_rows = indices[order], row_numbers[order]
+    bounds = np.searchsorted(sorted_cats, np.arange(len(names) + 1))
+    return {name: sorted_rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}

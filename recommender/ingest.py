@@ -1,0 +1,133 @@
+"""Streaming import of arXiv Kaggle-snapshot files (JSON lines, optionally gz/xz/bz2).
+
+Memory stays constant: lines are parsed one at a time and committed in batches.
+A bad line is recorded with its number and reason and never aborts the import.
+"""
+from __future__ import annotations
+
+import bz2
+import dataclasses
+import gzip
+import json
+import lzma
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .papers import Paper, paper_from_kaggle
+from .store import PaperStore
+
+BATCH = 5000
+MAX_REPORTED_BAD = 1000
+
+_OPENERS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+
+
+class UnreadableFile(OSError):
+    """A snapshot file that cannot be opened or decompressed."""
+
+
+@dataclasses.dataclass
+class BadLine:
+    path: str
+    line: int
+    reason: str
+
+
+@dataclasses.dataclass
+class ImportSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    bad: int = 0
+    bad_lines: list[BadLine] = dataclasses.field(default_factory=list)
+
+    def record_bad(self, path: str, line: int, reason: str) -> None:
+        self.bad += 1
+        if len(self.bad_lines) < MAX_REPORTED_BAD:
+            self.bad_lines.append(BadLine(path, line, reason))
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "bad": self.bad,
+                "bad_lines": [dataclasses.asdict(b) for b in self.bad_lines]}
+
+
+def parse_line(raw: bytes) -> Paper:
+    """One snapshot line -> Paper, or ``ValueError`` with a short reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"broken JSON: {exc.msg} at column {exc.colno}") from None
+    return paper_from_kaggle(record)
+
+
+def read_snapshot(path: Path, on_bytes: Callable[[int], None] | None = None
+                  ) -> Iterator[tuple[int, Paper | None, str | None]]:
+    """Yield ``(line_number, paper, None)`` or ``(line_number, None, reason)`` for each non-blank line.
+
+    ``on_bytes`` is called with the compressed bytes consumed so far, for a progress bar.
+    Raises :class:`UnreadableFile` if the file cannot be opened or its compression is corrupt.
+    """
+    path = Path(path)
+    opener = _OPENERS.get(path.suffix.lower())
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
+    with raw:
+        stream = opener(raw) if opener else raw
+        try:
+            for number, line in enumerate(stream, start=1):
+                if on_bytes is not None and number % 1000 == 0:
+                    on_bytes(raw.tell())
+                if not line.strip():
+                    continue
+                try:
+                    yield number, parse_line(line), None
+                except ValueError as exc:
+                    yield number, None, str(exc)
+        except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise UnreadableFile(f"{path}: cannot decompress ({exc})") from None
+        if on_bytes is not None:
+            on_bytes(raw.tell())
+
+
+
+def import_snapshots(store: PaperStore, paths: list[Path],
+                     progress: Callable[[str, int, int], None] | None = None) -> ImportSummary:
+    """Import snapshot files into ``store``; returns the summary.
+
+    ``progress(path, bytes_done, bytes_total)`` is called as the import advances.
+    An :class:`UnreadableFile` propagates after the batches already read are committed.
+    """
+    summary = ImportSummary()
+    for path in paths:
+        total = os.path.getsize(path) if os.path.exists(path) else 0
+        report = (lambda done, p=str(path): progress(p, done, total)) if progress else None
+        batch: list[Paper] = []
+        try:
+            for number, paper, reason in read_snapshot(path, report):
+                if paper is None:
+                    summary.record_bad(str(path), number, reason)
+                    continue
+                batch.append(paper)
+                if len(batch) >= BATCH:
+                    _commit(store, batch, summary)
+        finally:
+            _commit(store, batch, summary)
+    return summary
+
+
+def _commit(store: PaperStore, batch: list[Paper], summary: ImportSummary) -> None:
+    if not batch:
+        return
+    result = store.upsert_many(batch)
+    summary.added += result.added
+    summary.updated += result.updated
+    summary.unchanged += result.unchanged
+    batch.clear()

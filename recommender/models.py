@@ -1,0 +1,131 @@
+"""Per-user linear SVMs: one per tag plus one for the whole library.
+
+Positives are the tagged papers. Negatives are the user's "not interested"
+papers (always) plus a seeded random sample of the rest, which bounds the cost
+at ``max_negatives`` rows whatever the corpus size. Models are saved as npz
+(weights, bias, ranked rows) tied to the feature generation they were trained on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
+
+from . import artifacts
+from .index import FeatureIndex
+from .ranking import top_rows
+
+ALL = "__all__"  # the model over the whole library
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    C: float = 0.1
+    max_negatives: int = 8000
+    keep: int = 1000
+
+
+@dataclasses.dataclass
+class UserModel:
+    """Fitted weights for one user. Row ``i`` of ``W`` is the model for ``tags[i]``."""
+
+    user_id: int
+    generation: str
+    tags_version: int
+    trained_at: float
+    tags: list[str]
+    W: np.ndarray           # (n_models, n_features) float32
+    b: np.ndarray           # (n_models,) float32
+    top: np.ndarray         # (n_models, keep) int32 rows, best first, positives excluded; -1 pads
+    top_scores: np.ndarray  # (n_models, keep) float32
+
+    def weights(self, tags: list[str] | None = None) -> tuple[np.ndarray, float]:
+        """The weight vector and bias for one tag, several (averaged) or the whole library (None)."""
+        names = tags or [ALL]
+        missing = [t for t in names if t not in self.tags]
+        if missing:
+            raise KeyError(f"no model for tag {missing[0]!r}")
+        rows = [self.tags.index(t) for t in names]
+        return self.W[rows].mean(axis=0), float(self.b[rows].mean())
+
+    def save(self, path: Path) -> None:
+        artifacts.write_npz(
+            path, W=self.W, b=self.b, top=self.top, top_scores=self.top_scores, tags=np.array(self.tags, dtype=str),
+            meta=np.array([self.generation, str(self.user_id), str(self.tags_version), repr(self.trained_at)]),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "UserModel":
+        a = artifacts.read_npz(path)
+        generation, user_id, tags_version, trained_at = a["meta"].tolist()
+        return cls(int(user_id), generation, int(tags_version), float(trained_at), a["tags"].tolist(),
+                   a["W"], a["b"], a["top"], a["top_scores"])
+
+
+def model_path(models_dir: Path, user_id: int) -> Path:
+    return Path(models_dir) / "users" / f"{int(user_id)}.npz"
+
+
+def load_user_model(models_dir: Path, user_id: int) -> UserModel | None:
+    path = model_path(models_dir, user_id)
+    return UserModel.load(path) if path.exists() else None
+
+
+def _rows(index: FeatureIndex, pids) -> np.ndarray:
+    """Rows of the ids present in this generation; unknown ids are ignored, never fatal."""
+    return np.array(sorted({index.row_of[p] for p in pids if p in index.row_of}), dtype=np.int64)
+
+
+def sample_negatives(n_rows: int, exclude: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Up to ``k`` distinct random rows not in ``exclude``."""
+    rng = np.random.default_rng(seed)
+    if n_rows - len(exclude) <= k:
+        return np.setdiff1d(np.arange(n_rows), exclude)
+    draw = rng.choice(n_rows, size=min(n_rows, k + len(exclude)), replace=False)
+    return np.setdiff1d(draw, exclude)[:k]
+
+
+def fit_svm(X, pos: np.ndarray, neg: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    """``LinearSVC(class_weight="balanced", dual=True)`` on the given rows; returns ``(w, b)``."""
+    rows = np.concatenate([pos, neg])
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    svm = LinearSVC(C=C, class_weight="balanced", dual=True, tol=1e-4, max_iter=2000)
+    with warnings.catch_warnings():
+        # A capped iteration count is a deliberate speed bound; the ranking is stable long before.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm.fit(X[rows], y)
+    return svm.coef_.ravel().astype(np.float32), float(svm.intercept_[0])
+
+
+def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], not_interested: list[str],
+               tags_version: int, params: TrainParams = TrainParams()) -> UserModel | None:
+    """Fit the user's models. Returns None when the library has no paper in this generation."""
+    library = _rows(index, [p for ids in tags.values() for p in ids])
+    if len(library) == 0:
+        return None
+    hard = _rows(index, not_interested)
+    hard = np.setdiff1d(hard, library)
+    sampled = sample_negatives(len(index), np.union1d(library, hard), params.max_negatives, seed=user_id)
+    groups = {ALL: library}
+    groups.update((tag, _rows(index, ids)) for tag, ids in sorted(tags.items()))
+    groups = {tag: rows for tag, rows in groups.items() if len(rows)}
+    W, b, top, top_scores = [], [], [], []
+    for tag, pos in groups.items():
+        # Other tags' papers are negatives for this tag: they are what the user did not file here.
+        neg = np.union1d(np.setdiff1d(library, pos), np.concatenate([hard, sampled]))
+        w, bias = fit_svm(index.X, pos, neg, params.C)
+        scores = index.X @ w + bias
+        mask = np.ones(len(index), dtype=bool)
+        mask[library] = False
+        mask[hard] = False
+        rows, s = top_rows(scores, 0, mask, params.keep)
+        W.append(w), b.append(bias)
+        top.append(np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1))
+        top_scores.append(np.pad(s, (0, params.keep - len(s)), constant_values=-np.inf))
+    return UserModel(user_id, index.generation, tags_version, time.time(), list(groups),
+                     np.vstack(W), np.array(b, dtype=np.float32), np.vstack(top), np.vstack(top_scores))

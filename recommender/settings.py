@@ -1,0 +1,97 @@
+"""Every setting Paperfeed reads, declared once with its help text.
+
+Precedence, lowest first: the default here, the environment variable, an
+explicit override (a CLI flag or the web app's config). Paths are made absolute
+when the settings are built, so nothing later depends on the working directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "PAPERFEED_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "./data", "Directory for the paper store and the user database."),
+    Setting("models_dir", "./models", "Directory for artifacts the batch jobs write (features, user models)."),
+    Setting("max_features", 40000, "TF-IDF vocabulary size (unigrams and bigrams)."),
+    Setting("min_df", 3, "A term must occur in at least this many papers to enter the vocabulary."),
+    Setting("max_df", 0.5, "Terms in more than this fraction of papers are dropped as uninformative."),
+    Setting("svm_c", 0.1, "Regularisation C of the per-user LinearSVC."),
+    Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
+    Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
+    Setting("n_jobs", 2, "Threads `train` uses to fit several users at once (joblib)."),
+    Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
+    Setting("fetch_timeout", 30.0, "Timeout in seconds for each arXiv API HTTP request."),
+    Setting("fetch_retries", 4, "Retries with exponential backoff for a failed arXiv API request."),
+    Setting("secret_key", "", "Flask secret key. Required when serving in production; dev mode stores one in the instance folder."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :func:`load_settings`."""
+
+    data_dir: Path
+    models_dir: Path
+    max_features: int
+    min_df: int
+    max_df: float
+    svm_c: float
+    max_negatives: int
+    keep_recommendations: int
+    n_jobs: int
+    fetch_delay: float
+    fetch_timeout: float
+    fetch_retries: int
+    secret_key: str
+
+    @property
+    def papers_path(self) -> Path:
+        return self.data_dir / "papers.sqlite"
+
+    @property
+    def users_path(self) -> Path:
+        return self.data_dir / "users.sqlite"
+
+
+def _coerce(setting: Setting, value):
+    kind = type(setting.default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {setting.name} ({setting.env}) must be {kind.__name__}, got {value!r}") from None
+
+
+def load_settings(environ=None, **overrides) -> Settings:
+    """Resolve settings from defaults, the environment and explicit overrides.
+
+    ``None`` overrides are ignored, so CLI flags can be passed straight through.
+    An unknown override name raises ``ValueError``.
+    """
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(_BY_NAME)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values = {}
+    for s in SETTINGS:
+        raw = overrides.get(s.name)
+        if raw is None:
+            raw = environ.get(s.env, s.default)
+        values[s.name] = _coerce(s, raw)
+    for key in ("data_dir", "models_dir"):
+        values[key] = Path(values[key]).expanduser().resolve()
+    return Settings(**values)

@@ -1,0 +1,317 @@
+"""Persistent state: the paper store (sqlitedict, JSON values) and the user store (SQLite rows).
+
+The paper store holds one JSON value per versionless arXiv id. The user store
+keeps one row per (user, tag, paper), so two writers tagging at once never
+lose each other's updates (a read-modify-write of a whole tag dict does).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from sqlitedict import SqliteDict
+
+from .ids import normalize_id
+from .papers import Paper
+
+BUSY_TIMEOUT_S = 30
+
+
+@dataclasses.dataclass
+class UpsertResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated
+
+
+def _encode(value: dict) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class PaperStore:
+    """Paper metadata keyed by versionless id. Use as a context manager.
+
+    Values are JSON text, never pickles, so any process may read them safely.
+    """
+
+    def __init__(self, path: Path, readonly: bool = False):
+        path = Path(path)
+        if readonly and not path.exists():
+            raise FileNotFoundError(f"no paper store at {path}: run `paperfeed import` or `paperfeed fetch` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = SqliteDict(
+            str(path), tablename="papers", flag="r" if readonly else "c", autocommit=False,
+            journal_mode="WAL", encode=_encode, decode=json.loads, timeout=BUSY_TIMEOUT_S, outer_stack=False,
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __len__(self) -> int:
+        return len(self._db)
+
+    def __contains__(self, pid: str) -> bool:
+        return pid in self._db
+
+    def get(self, pid: str) -> Paper | None:
+        """The paper, or None. ``pid`` may carry a version; it is stripped."""
+        try:
+            return Paper.from_dict(self._db[normalize_id(pid)])
+        except KeyError:
+            return None
+
+    def get_many(self, pids: Iterable[str]) -> dict[str, Paper]:
+        """Papers for the ids that exist (O(len(pids)) lookups)."""
+        found = {}
+        for pid in pids:
+            paper = self.get(pid)
+            if paper is not None:
+                found[paper.id] = paper
+        return found
+
+    def _get_raw(self, pids: set[str]) -> dict[str, dict]:
+        """Stored JSON values for many ids in a few queries (one round trip per 500 ids)."""
+        found, ids = {}, sorted(pids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            sql = f'SELECT key, value FROM "{self._db.tablename}" WHERE key IN ({",".join("?" * len(chunk))})'
+            found.update((k, json.loads(v)) for k, v in self._db.conn.select(sql, chunk))
+        return found
+
+    def iter_papers(self) -> Iterator[Paper]:
+        """Every paper, read in one SELECT: a consistent snapshot even while an import runs (WAL)."""
+        for _, value in self._db.iteritems():
+            yield Paper.from_dict(value)
+
+    def upsert_many(self, papers: Iterable[Paper]) -> UpsertResult:
+        """Insert or replace papers in one transaction.
+
+        A paper replaces the stored one only if it is a newer version, or the
+        same version with different metadata. Older versions and identical
+        records leave the store unchanged, so re-importing is a no-op.
+        """
+        result = UpsertResult()
+        papers = list(papers)
+        stored = self._get_raw({p.id for p in papers})
+        pending: dict[str, dict] = {}
+        for paper in papers:
+            new = paper.to_dict()
+            old = pending.get(paper.id) or stored.get(paper.id)
+            if old is None:
+                result.added += 1
+            elif old == new or Paper.from_dict(old).newer_than(paper):
+                result.unchanged += 1
+                continue
+            else:
+                result.updated += 1
+            pending[paper.id] = new
+        if pending:
+            self._db.update(pending)
+            self._db.commit()
+        return result
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,31}", re.ASCII)
+_TAG = re.compile(r"[\w][\w .+-]{0,39}")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    session_epoch INTEGER NOT NULL DEFAULT 0,
+    tags_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tags (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    paper_id TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (user_id, tag, paper_id)
+);
+CREATE TABLE IF NOT EXISTS not_interested (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_id TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (user_id, paper_id)
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_used REAL
+);
+"""
+
+
+class UserError(ValueError):
+    """Bad user input (name, tag, password); the message is safe to show."""
+
+
+def validate_username(name: str) -> str:
+    if not isinstance(name, str) or not _USERNAME.fullmatch(name):
+        raise UserError("username must be 3-32 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+def validate_tag(tag: str) -> str:
+    tag = tag.strip() if isinstance(tag, str) else ""
+    if not _TAG.fullmatch(tag):
+        raise UserError("tag must be 1-40 characters: letters, digits, spaces, '.', '+', '_' or '-'")
+    return tag
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    created_at: float
+    session_epoch: int
+    tags_version: int
+
+
+class UserStore:
+    """Users, tags and negatives in SQLite (WAL, busy timeout). One connection per instance."""
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.executescript(SCHEMA)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _write(self, sql: str, params=()) -> sqlite3.Cursor:
+        # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on the busy timeout.
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn.execute(sql, params)
+
+    # users -------------------------------------------------------------
+    def add_user(self, username: str, password_hash: str) -> User:
+        validate_username(username)
+        try:
+            self._write("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
+                        (username, password_hash, time.time()))
+        except sqlite3.IntegrityError:
+            raise UserError(f"username {username!r} is taken") from None
+        return self.get_user(username)
+
+    def get_user(self, username: str) -> User | None:
+        row = self.conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+        return User(**dict(row)) if row else None
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        row = self.conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+        return User(**dict(row)) if row else None
+
+    def list_users(self) -> list[User]:
+        return [User(**dict(r)) for r in self.conn.execute("SELECT * FROM users ORDER BY id")]
+
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        """Replace the hash and bump the session epoch, which ends every old session."""
+        self._write("UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?",
+                    (password_hash, user_id))
+
+    def bump_session_epoch(self, user_id: int) -> None:
+        self._write("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?", (user_id,))
+
+    # tags --------------------------------------------------------------
+    def _change(self, statements: list[tuple[str, tuple]], user_id: int) -> int:
+        """Run row-level changes and bump the user's tags_version in one transaction."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            changed = sum(self.conn.execute(sql, params).rowcount for sql, params in statements)
+            if changed:
+                self.conn.execute("UPDATE users SET tags_version = tags_version + 1 WHERE id = ?", (user_id,))
+        return changed
+
+    def add_tags(self, user_id: int, tag: str, paper_ids: Iterable[str]) -> int:
+        """Tag papers; returns how many rows were new. Ids must already be validated."""
+        tag, now = validate_tag(tag), time.time()
+        sql = "INSERT OR IGNORE INTO tags (user_id, tag, paper_id, added_at) VALUES (?, ?, ?, ?)"
+        return self._change([(sql, (user_id, tag, pid, now)) for pid in paper_ids], user_id)
+
+    def remove_tags(self, user_id: int, tag: str, paper_ids: Iterable[str]) -> int:
+        sql = "DELETE FROM tags WHERE user_id = ? AND tag = ? AND paper_id = ?"
+        return self._change([(sql, (user_id, tag, pid)) for pid in paper_ids], user_id)
+
+    def rename_tag(self, user_id: int, old: str, new: str) -> int:
+        new = validate_tag(new)
+        # Merge into an existing tag of that name without violating the primary key.
+        return self._change([
+            ("INSERT OR IGNORE INTO tags (user_id, tag, paper_id, added_at) "
+             "SELECT user_id, ?, paper_id, added_at FROM tags WHERE user_id = ? AND tag = ?", (new, user_id, old)),
+            ("DELETE FROM tags WHERE user_id = ? AND tag = ? AND tag != ?", (user_id, old, new)),
+        ], user_id)
+
+    def delete_tag(self, user_id: int, tag: str) -> int:
+        return self._change([("DELETE FROM tags WHERE user_id = ? AND tag = ?", (user_id, tag))], user_id)
+
+    def tags(self, user_id: int) -> dict[str, list[str]]:
+        """``{tag: [paper ids, newest first]}`` for one user."""
+        out: dict[str, list[str]] = {}
+        rows = self.conn.execute(
+            "SELECT tag, paper_id FROM tags WHERE user_id = ? ORDER BY tag, added_at DESC, paper_id", (user_id,))
+        for row in rows:
+            out.setdefault(row["tag"], []).append(row["paper_id"])
+        return out
+
+    def paper_tags(self, user_id: int, paper_ids: Iterable[str]) -> dict[str, list[str]]:
+        """``{paper id: [tags]}`` for the given papers (one query per page, not per paper)."""
+        ids = list(paper_ids)
+        out: dict[str, list[str]] = {pid: [] for pid in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT paper_id, tag FROM tags WHERE user_id = ? AND paper_id IN ({marks}) ORDER BY tag",
+                (user_id, *chunk))
+            for row in rows:
+                out[row["paper_id"]].append(row["tag"])
+        return out
+
+    # negatives ---------------------------------------------------------
+    def set_not_interested(self, user_id: int, paper_id: str, value: bool = True) -> int:
+        if value:
+            sql = "INSERT OR IGNORE INTO not_interested (user_id, paper_id, added_at) VALUES (?, ?, ?)"
+            params = (user_id, paper_id, time.time())
+        else:
+            sql, params = "DELETE FROM not_interested WHERE user_id = ? AND paper_id = ?", (user_id, paper_id)
+        return self._change([(sql, params)], user_id)
+
+    def not_interested(self, user_id: int) -> list[str]:
+        rows = self.conn.execute("SELECT paper_id FROM not_interested WHERE user_id = ? ORDER BY added_at", (user_id,))
+        return [r["paper_id"] for r in rows]
