@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 
 from recommender.settings import load_settings
 
@@ -25,8 +26,16 @@ COMMANDS = {
     "similar": ("jobs.query", "papers similar to a paper"),
     "search": ("jobs.query", "search papers by keywords or arXiv id"),
     "stats": ("jobs.query", "paper count, date range, users and artifact generation"),
-    "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train: the one command to try Paperfeed"),
+    "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train, then serve: the one command to try Paperfeed"),
 }
+
+
+PLUGIN_GROUP = "paperfeed.commands"
+
+
+def plugin_commands() -> dict:
+    """Commands other packages register (``webapp`` adds ``serve``) without jobs importing them."""
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
 
 
 def _common() -> argparse.ArgumentParser:
@@ -45,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         module.add_arguments(p, name) if _takes_name(module) else module.add_arguments(p)
+        p.set_defaults(_module=module)
+    for name, ep in plugin_commands().items():
+        module = ep.load()
+        p = sub.add_parser(name, parents=[common], help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 

@@ -2,7 +2,7 @@
 
 Fetches recent papers from the arXiv API (or imports ``--from FILE``), computes
 features, creates a demo user with a small library so the feed is personal from
-the first page, and trains.
+the first page, trains, and serves the web app (in dev mode) if it is installed.
 """
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ import argparse
 from recommender.demo import seed_demo_user
 
 from . import compute, fetch, import_snapshot, train
+from .cli import plugin_commands
 from .output import warn
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--from", dest="source", metavar="FILE", help="import this snapshot instead of fetching")
     parser.add_argument("--max-results", type=int, default=300, help="papers to fetch when not using --from")
+    parser.add_argument("--no-serve", action="store_true", help="stop after training instead of serving")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port to serve on (default 5000)")
 
 
 def run(args, settings) -> int:
@@ -35,5 +39,9 @@ def run(args, settings) -> int:
     if user:
         warn(f"demo: created user {user[0]!r} with password {user[1]!r} and a small library")
     train.run(argparse.Namespace(json=False, all=False), settings)
-    warn("demo: done. Try `paperfeed recommend demo` or `paperfeed search 'graph neural networks'`")
-    return 0
+    serve = plugin_commands().get("serve")
+    if args.no_serve or serve is None:
+        warn("demo: done. Try `paperfeed recommend demo`, or `paperfeed serve --dev` for the web app")
+        return 0
+    warn(f"demo: log in at http://{args.host}:{args.port}/login")
+    return serve.load().run(argparse.Namespace(host=args.host, port=args.port, threads=8, dev=True), settings)

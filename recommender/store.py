@@ -7,8 +7,10 @@ lose each other's updates (a read-modify-write of a whole tag dict does).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -151,6 +153,11 @@ CREATE TABLE IF NOT EXISTS not_interested (
     paper_id TEXT NOT NULL,
     added_at REAL NOT NULL,
     PRIMARY KEY (user_id, paper_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    nonce_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS api_tokens (
     id INTEGER PRIMARY KEY,
@@ -315,3 +322,52 @@ class UserStore:
     def not_interested(self, user_id: int) -> list[str]:
         rows = self.conn.execute("SELECT paper_id FROM not_interested WHERE user_id = ? ORDER BY added_at", (user_id,))
         return [r["paper_id"] for r in rows]
+
+    # sessions and API tokens: only hashes are stored, so a leaked database holds no live credential
+    def create_session(self, user_id: int) -> str:
+        nonce = secrets.token_urlsafe(24)
+        self._write("INSERT INTO sessions (nonce_hash, user_id, created_at) VALUES (?, ?, ?)",
+                    (_digest(nonce), user_id, time.time()))
+        return nonce
+
+    def session_user(self, nonce: str) -> User | None:
+        row = self.conn.execute("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.nonce_hash = ?",
+                                (_digest(nonce),)).fetchone()
+        return User(**dict(row)) if row else None
+
+    def end_session(self, nonce: str) -> None:
+        self._write("DELETE FROM sessions WHERE nonce_hash = ?", (_digest(nonce),))
+
+    def end_all_sessions(self, user_id: int) -> None:
+        self._write("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    def create_token(self, user_id: int, name: str) -> tuple[int, str]:
+        """A new personal API token; the secret is returned once and only its hash is kept."""
+        name = (name or "").strip()
+        if not 1 <= len(name) <= 60:
+            raise UserError("token name must be 1-60 characters")
+        secret = "pf_" + secrets.token_urlsafe(32)
+        cur = self._write("INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                          (user_id, name, _digest(secret), time.time()))
+        return cur.lastrowid, secret
+
+    def token_user(self, secret: str) -> User | None:
+        row = self.conn.execute("SELECT u.*, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                                "WHERE t.token_hash = ?", (_digest(secret),)).fetchone()
+        if row is None:
+            return None
+        self.conn.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), row["token_id"]))
+        return User(**{k: row[k] for k in row.keys() if k != "token_id"})
+
+    def tokens(self, user_id: int) -> list[dict]:
+        rows = self.conn.execute("SELECT id, name, created_at, last_used FROM api_tokens WHERE user_id = ? ORDER BY id",
+                                 (user_id,))
+        return [dict(r) for r in rows]
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool:
+        """Revoke one of this user's tokens; another user's token id is simply not found."""
+        return self._write("DELETE FROM api_tokens WHERE id = ? AND user_id = ?", (token_id, user_id)).rowcount > 0
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()

@@ -103,3 +103,41 @@ def built10k(tmp_path_factory, sample10k):
         import_snapshots(store, [sample10k])
         compute_generation(store, s.models_dir, FeatureParams())
     return s
+
+
+@pytest.fixture
+def web_settings(built10k, tmp_path):
+    """A private, writable copy of the 10k sample's store and artifacts for one web test."""
+    import shutil
+
+    shutil.copytree(built10k.data_dir, tmp_path / "data")
+    shutil.copytree(built10k.models_dir, tmp_path / "models")
+    return load_settings(environ={}, data_dir=tmp_path / "data", models_dir=tmp_path / "models", n_jobs=1)
+
+
+@pytest.fixture
+def make_app(web_settings):
+    """Build the Flask app on the 10k copy; keyword arguments become config. CSRF is ON unless turned off."""
+    from webapp import create_app
+
+    apps = []
+
+    def build(**config):
+        app = create_app({"PRODUCTION": False, "TESTING": True, "RATELIMIT_ENABLED": False, **config},
+                         settings=web_settings)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["paperfeed"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,222 @@
+"""The JSON API: the same ``recommender`` calls as the pages, documented in ``/api/openapi.json``."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+
+from recommender import ranking, service
+from recommender.store import UserError
+
+from . import feeds
+from .auth import LOGIN_LIMIT, REGISTER_LIMIT, authenticate, change_password, end_session, limiter, register_user, \
+    start_session, users
+from .context import after_library_change, index, library, state
+from .openapi import SPEC
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        feeds.bad_request("send a JSON object body with Content-Type: application/json")
+    return data
+
+
+def _text(data: dict, key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        feeds.bad_request(f"{key} is required (a string)")
+    return value
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(SPEC)
+
+
+@bp.get("/csrf")
+def csrf_token():
+    return jsonify(csrf_token=generate_csrf())
+
+
+@bp.post("/register")
+@limiter.limit(REGISTER_LIMIT)
+def register():
+    data = _body()
+    try:
+        user = register_user(_text(data, "username"), _text(data, "password"))
+    except UserError as exc:
+        feeds.bad_request(str(exc))
+    start_session(user)
+    return jsonify(username=user.username, csrf_token=generate_csrf()), 201
+
+
+@bp.post("/login")
+@limiter.limit(LOGIN_LIMIT)
+def login():
+    data = _body()
+    user = authenticate(_text(data, "username"), _text(data, "password"))
+    if user is None:
+        abort(401, description="wrong username or password")
+    start_session(user)
+    return jsonify(username=user.username, csrf_token=generate_csrf())
+
+
+@bp.post("/logout")
+def logout():
+    end_session()
+    return jsonify(ok=True)
+
+
+@bp.post("/password")
+@login_required
+def password():
+    data = _body()
+    try:
+        change_password(current_user.user, _text(data, "old"), _text(data, "new"))
+    except UserError as exc:
+        feeds.bad_request(str(exc))
+    return jsonify(ok=True, csrf_token=generate_csrf())
+
+
+@bp.get("/me")
+@login_required
+def me():
+    lib = library()
+    model = lib.model
+    return jsonify(username=current_user.username, tags={t: len(ids) for t, ids in lib.tags.items()},
+                   model={"trained_at": model.trained_at if model else None, "up_to_date": lib.model_fresh,
+                          "retraining": state().retraining(current_user.id)})
+
+
+@bp.get("/feed")
+def feed():
+    lib = library()
+    idx = index()
+    q = feeds.parse_feed(request.args, idx, lib is not None, api=True)
+    page = feeds.build_feed(idx, q, current_user, lib.tags if lib else None, lib.model if lib else None,
+                            lib.hidden if lib else ())
+    papers = feeds.cards(state().papers, page.ids, page.scores)
+    return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset)
+
+
+@bp.get("/papers/<path:raw_id>")
+def paper(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    found = state().papers.get(pid)
+    if found is None:
+        abort(404, description=f"no paper {pid}")
+    data = found.to_dict()
+    idx = index()
+    data["top_terms"] = [{"term": t, "weight": round(w, 4)} for t, w in ranking.top_terms(idx, pid)] \
+        if pid in idx.row_of else []
+    lib = library()
+    if lib is not None:
+        data["tags"] = lib.tags_of().get(pid, [])
+        data["not_interested"] = pid in lib.hidden
+    return jsonify(data)
+
+
+@bp.get("/papers/<path:raw_id>/similar")
+def similar(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    limit = feeds._int(request.args, "limit", 20, 1, 200)
+    try:
+        ids, scores = ranking.similar(index(), pid, n=limit)
+    except KeyError:
+        abort(404, description=f"no paper {pid} in the current features")
+    return jsonify(papers=feeds.cards(state().papers, ids, scores))
+
+
+@bp.get("/search")
+def search():
+    q = request.args.get("q", "")
+    limit = feeds._int(request.args, "limit", 20, 1, 200)
+    offset = feeds._int(request.args, "offset", 0, 0, 10000)
+    try:
+        ids, scores = ranking.search(index(), q, n=limit, offset=offset)
+    except ValueError as exc:
+        feeds.bad_request(str(exc))
+    return jsonify(papers=feeds.cards(state().papers, ids, scores), query=q)
+
+
+@bp.get("/tags")
+@login_required
+def tags():
+    lib = library()
+    return jsonify(tags=[{"name": t, "count": len(ids), "papers": ids} for t, ids in lib.tags.items()])
+
+
+@bp.route("/tags/<tag>/papers/<path:raw_id>", methods=["PUT", "DELETE"])
+@login_required
+def tag_paper(tag: str, raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    try:
+        if request.method == "PUT":
+            changed = service.tag(users(), state().papers, current_user.user, tag, [pid])
+        else:
+            changed = service.untag(users(), current_user.user, tag, [pid])
+    except UserError as exc:
+        abort(404 if "unknown paper" in str(exc) else 400, description=str(exc))
+    if changed:
+        after_library_change()
+    return jsonify(tag=tag.strip(), id=pid, changed=bool(changed), tags=library().tags_of().get(pid, []))
+
+
+@bp.post("/tags/<tag>/rename")
+@login_required
+def rename_tag(tag: str):
+    if tag not in library().tags:
+        abort(404, description=f"you have no tag {tag[:40]!r}")
+    try:
+        users().rename_tag(current_user.id, tag, _text(_body(), "name"))
+    except UserError as exc:
+        feeds.bad_request(str(exc))
+    after_library_change()
+    return jsonify(ok=True)
+
+
+@bp.delete("/tags/<tag>")
+@login_required
+def delete_tag(tag: str):
+    if not users().delete_tag(current_user.id, tag):
+        abort(404, description=f"you have no tag {tag[:40]!r}")
+    after_library_change()
+    return jsonify(ok=True)
+
+
+@bp.route("/papers/<path:raw_id>/not-interested", methods=["POST", "DELETE"])
+@login_required
+def not_interested(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    if pid not in state().papers:
+        abort(404, description=f"no paper {pid}")
+    users().set_not_interested(current_user.id, pid, request.method == "POST")
+    after_library_change()
+    return jsonify(id=pid, not_interested=request.method == "POST")
+
+
+@bp.get("/tokens")
+@login_required
+def tokens():
+    return jsonify(tokens=users().tokens(current_user.id))
+
+
+@bp.post("/tokens")
+@login_required
+def create_token():
+    try:
+        token_id, secret = users().create_token(current_user.id, _text(_body(), "name"))
+    except UserError as exc:
+        feeds.bad_request(str(exc))
+    return jsonify(id=token_id, token=secret), 201
+
+
+@bp.delete("/tokens/<int:token_id>")
+@login_required
+def revoke_token(token_id: int):
+    if not users().revoke_token(current_user.id, token_id):
+        abort(404, description="no such token")
+    return jsonify(ok=True)

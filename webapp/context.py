@@ -1,0 +1,65 @@
+"""Per-request access to the app state and the current user's library."""
+from __future__ import annotations
+
+import dataclasses
+
+from flask import current_app, g
+from flask_login import current_user
+
+from recommender.index import FeatureIndex
+from recommender.models import UserModel
+
+from .auth import users
+from .state import AppState
+
+
+def state() -> AppState:
+    return current_app.extensions["paperfeed"]
+
+
+def index() -> FeatureIndex:
+    """The generation this request uses, fixed at first use so a request never mixes two."""
+    if "index" not in g:
+        g.index = state().index()
+    return g.index
+
+
+@dataclasses.dataclass
+class Library:
+    tags: dict[str, list[str]]
+    hidden: list[str]
+    model: UserModel | None
+    tags_version: int
+
+    @property
+    def papers(self) -> set[str]:
+        return {p for ids in self.tags.values() for p in ids}
+
+    def tags_of(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for tag, ids in self.tags.items():
+            for pid in ids:
+                out.setdefault(pid, []).append(tag)
+        return out
+
+    @property
+    def model_fresh(self) -> bool:
+        return self.model is not None and self.model.tags_version == self.tags_version
+
+
+def library() -> Library | None:
+    """The logged-in user's tags, negatives and model; None when anonymous."""
+    if not current_user.is_authenticated:
+        return None
+    if "library" not in g:
+        store = users()
+        uid = current_user.id
+        g.library = Library(store.tags(uid), store.not_interested(uid), state().model(uid),
+                            store.get_user_by_id(uid).tags_version)
+    return g.library
+
+
+def after_library_change() -> None:
+    """Queue a background retrain of the current user."""
+    g.pop("library", None)
+    state().schedule_retrain(current_user.id)

@@ -1,0 +1,180 @@
+"""HTML pages: feed, search, paper, library. Tagging from lists goes through the JSON API (app.js);
+the POST forms here are the no-JavaScript fallback."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from recommender import ranking, service
+from recommender.models import ALL
+from recommender.store import UserError
+
+from . import feeds
+from .auth import users
+from .context import after_library_change, index, library, state
+
+bp = Blueprint("views", __name__)
+TOP_CATEGORIES = 40
+
+
+def _categories(idx) -> list[tuple[str, int]]:
+    sizes = sorted(((name, len(rows)) for name, rows in idx.category_rows.items()), key=lambda c: -c[1])
+    return sizes[:TOP_CATEGORIES]
+
+
+def pages(current: int, total_items: int, size: int) -> list[int | None]:
+    """Page numbers to show: first, last and a window around the current one (None is a gap)."""
+    last = max(1, min(-(-total_items // size), feeds.MAX_PAGE))
+    shown = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
+    out: list[int | None] = []
+    for number in shown:
+        if out and number - out[-1] > 1:
+            out.append(None)
+        out.append(number)
+    return out
+
+
+@bp.app_template_filter("datetime")
+def format_timestamp(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_global()
+def page_url(number: int) -> str:
+    """This page's URL with another page number, keeping every (repeated) parameter."""
+    args = request.args.to_dict(flat=False)
+    args["page"] = [str(number)]
+    return url_for(request.endpoint, **request.view_args, **args)
+
+
+def _model_status(lib):
+    if lib is None or lib.model is None:
+        return None
+    return {"trained_at": format_timestamp(lib.model.trained_at),
+            "fresh": lib.model_fresh, "retraining": state().retraining(current_user.id)}
+
+
+@bp.get("/")
+def feed():
+    idx, lib = index(), library()
+    q = feeds.parse_feed(request.args, idx, lib is not None, api=False)
+    page = feeds.build_feed(idx, q, current_user, lib.tags if lib else None, lib.model if lib else None,
+                            lib.hidden if lib else ())
+    cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True)
+    return render_template(
+        "feed.html", cards=cards, q=q, page=page, pages=pages(q.page, page.total, q.limit),
+        categories=_categories(idx), windows=list(feeds.WINDOWS), user_tags=sorted(lib.tags) if lib else [],
+        model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation)
+
+
+@bp.get("/search")
+def search():
+    text = request.args.get("q", "").strip()
+    page = feeds._int(request.args, "page", 1, 1, 40)
+    cards, lib = [], library()
+    if text:
+        try:
+            ids, scores = ranking.search(index(), text, n=feeds.PAGE_SIZE, offset=(page - 1) * feeds.PAGE_SIZE)
+        except ValueError as exc:
+            feeds.bad_request(str(exc))
+        if len(ids) == 1 and page == 1 and scores == [1.0] and ids[0] in text:
+            return redirect(url_for("views.paper", raw_id=ids[0]))  # an exact id goes straight to its page
+        cards = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None, with_abstract=True)
+    return render_template("search.html", query=text, cards=cards, page_number=page,
+                           user_tags=sorted(lib.tags) if lib else [])
+
+
+@bp.get("/papers/<path:raw_id>")
+def paper(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    found = state().papers.get(pid)
+    if found is None:
+        abort(404, description=f"No paper {pid} here. It may not be imported yet.")
+    idx, lib = index(), library()
+    in_index = pid in idx.row_of
+    similar = []
+    if in_index:
+        ids, scores = ranking.similar(idx, pid, n=10)
+        similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None)
+    return render_template(
+        "paper.html", paper=found, top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
+        why=_why(idx, lib, pid) if in_index else None, similar=similar,
+        tags=lib.tags_of().get(pid, []) if lib else [], user_tags=sorted(lib.tags) if lib else [],
+        not_interested=lib is not None and pid in lib.hidden)
+
+
+def _why(idx, lib, pid):
+    """The model (tag) that scores this paper highest, its score, and the terms that drove it."""
+    if lib is None or lib.model is None or lib.model.generation != idx.generation:
+        return None
+    model = lib.model
+    row = idx.X[idx.row_of[pid]]
+    scores = np.asarray(row @ model.W.T).ravel() + model.b
+    best = int(np.argmax(scores))
+    terms = ranking.explain(idx, pid, model.W[best], n=8)
+    tag = model.tags[best]
+    return {"tag": None if tag == ALL else tag, "score": float(scores[best]), "terms": terms}
+
+
+@bp.get("/library")
+@login_required
+def library_page():
+    lib = library()
+    found = state().papers.get_many({p for ids in lib.tags.values() for p in ids})
+    return render_template("library.html", tags=lib.tags, papers=found, model_status=_model_status(lib),
+                           hidden=len(lib.hidden))
+
+
+@bp.post("/library/tags/<tag>/rename")
+@login_required
+def rename_tag(tag: str):
+    try:
+        if not users().rename_tag(current_user.id, tag, request.form.get("name", "")):
+            abort(404, description=f"You have no tag {tag[:40]!r}.")
+    except UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("views.library_page"))
+    after_library_change()
+    flash(f"Renamed {tag!r}.", "ok")
+    return redirect(url_for("views.library_page"))
+
+
+@bp.post("/library/tags/<tag>/delete")
+@login_required
+def delete_tag(tag: str):
+    if not users().delete_tag(current_user.id, tag):
+        abort(404, description=f"You have no tag {tag[:40]!r}.")
+    after_library_change()
+    flash(f"Deleted tag {tag!r}.", "ok")
+    return redirect(url_for("views.library_page"))
+
+
+@bp.post("/papers/<path:raw_id>/tag")
+@login_required
+def tag_form(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    tag = request.form.get("tag", "")
+    try:
+        if request.form.get("action") == "remove":
+            service.untag(users(), current_user.user, tag, [pid])
+        else:
+            service.tag(users(), state().papers, current_user.user, tag, [pid])
+    except UserError as exc:
+        flash(str(exc), "error")
+    else:
+        after_library_change()
+    return redirect(url_for("views.paper", raw_id=pid))
+
+
+@bp.post("/papers/<path:raw_id>/not-interested")
+@login_required
+def not_interested_form(raw_id: str):
+    pid = feeds.paper_id(raw_id)
+    if pid not in state().papers:
+        abort(404, description=f"No paper {pid}.")
+    users().set_not_interested(current_user.id, pid, request.form.get("undo") != "1")
+    after_library_change()
+    return redirect(url_for("views.paper", raw_id=pid))
