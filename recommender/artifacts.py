@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-import time
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,8 @@ class Generations:
         generation and the partial directory is left under a ``.tmp`` name.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        name = time.strftime("gen-%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+        # Microseconds keep two runs in one second apart; the pid lets prune() spot a dead run's leftovers.
+        name = dt.datetime.now().strftime("gen-%Y%m%dT%H%M%S-%f") + f"-{os.getpid()}"
         tmp = self.root / f".{name}.tmp"
         tmp.mkdir()
         try:

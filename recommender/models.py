@@ -94,7 +94,7 @@ def fit_svm(X, pos: np.ndarray, neg: np.ndarray, C: float) -> tuple[np.ndarray, 
     """``LinearSVC(class_weight="balanced", dual=True)`` on the given rows; returns ``(w, b)``."""
     rows = np.concatenate([pos, neg])
     y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    svm = LinearSVC(C=C, class_weight="balanced", dual=True, tol=1e-4, max_iter=2000)
+    svm = LinearSVC(C=C, class_weight="balanced", dual=True, tol=1e-4, max_iter=2000, random_state=0)
     with warnings.catch_warnings():
         # A capped iteration count is a deliberate speed bound; the ranking is stable long before.
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -60,17 +60,24 @@ class Paper:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Paper":
+    def from_dict(cls, d: dict, trusted: bool = False) -> "Paper":
+        """Rebuild from :meth:`to_dict`. ``trusted`` skips re-validation of records the store validated on write."""
         kw = {k: v for k, v in d.items() if k in _FIELDS}
         kw["authors"] = tuple(kw.get("authors") or ())
         kw["categories"] = tuple(kw.get("categories") or ())
-        return cls(**kw)
+        if not trusted:
+            return cls(**kw)
+        paper = object.__new__(cls)
+        for name in _FIELDS:
+            object.__setattr__(paper, name, kw.get(name, _DEFAULTS.get(name)))
+        return paper
 
     def newer_than(self, other: "Paper") -> bool:
         return (self.version, self.updated) > (other.version, other.updated)
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Paper))
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Paper) if f.default is not dataclasses.MISSING}
 
 
 def _check_date(pid: str, name: str, value: str) -> None:

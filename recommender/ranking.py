@@ -17,6 +17,11 @@ import scipy.sparse as sp
 from .ids import InvalidArxivId, parse_arxiv_id
 from .index import FeatureIndex, to_day
 
+try:
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - depends on the scipy build
+    _csr_matvec = None
+
 MAX_N = 1000
 
 
@@ -92,13 +97,21 @@ def top_rows(scores: np.ndarray, lo: int, mask: np.ndarray | None, n: int, offse
     return order + lo, scores[order]
 
 
-def row_block(X: sp.csr_matrix, lo: int, hi: int) -> sp.csr_matrix:
-    """Rows lo..hi of a CSR matrix without copying its data (``X[lo:hi]`` copies: 3x slower at 131k)."""
+def window_matvec(X: sp.csr_matrix, lo: int, hi: int, w: np.ndarray) -> np.ndarray:
+    """``X[lo:hi] @ w`` without copying the rows.
+
+    Slicing, or building a CSR view of the slice, makes scipy copy the data
+    (5 ms for the last month at 131k papers, more than the product itself).
+    """
     if lo == 0 and hi == X.shape[0]:
-        return X
-    start, end = X.indptr[lo], X.indptr[hi]
-    return sp.csr_matrix((X.data[start:end], X.indices[start:end], X.indptr[lo:hi + 1] - start),
-                         shape=(hi - lo, X.shape[1]), copy=False)
+        return X @ w
+    out = np.zeros(hi - lo, dtype=np.result_type(X.dtype, w.dtype))
+    if _csr_matvec is None:  # scipy without the private kernel: correct, only slower
+        return X[lo:hi] @ w
+    start = X.indptr[lo]
+    _csr_matvec(hi - lo, X.shape[1], X.indptr[lo:hi + 1] - start, X.indices[start:X.indptr[hi]],
+                X.data[start:X.indptr[hi]], w, out)
+    return out
 
 
 def _result(index: FeatureIndex, rows: np.ndarray, scores: np.ndarray):
@@ -110,7 +123,7 @@ def rank_linear(index: FeatureIndex, w: np.ndarray, b: float = 0.0, filters: Fil
     """Rank by a linear model ``X @ w + b``: one sparse mat-vec over the date window."""
     _check_page(n, offset)
     lo, hi, mask = candidate_mask(index, filters)
-    scores = row_block(index.X, lo, hi) @ np.asarray(w, dtype=np.float32) + b
+    scores = window_matvec(index.X, lo, hi, np.asarray(w, dtype=np.float32)) + b
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
 

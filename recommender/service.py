@@ -127,12 +127,16 @@ def _saved_ranking(index, model, tags, filters, hidden, library, n, offset):
     if not filters.exclude >= library:
         return None  # the saved lists drop library papers; the caller wants them shown
     row = model.tags.index(tags[0] if tags else ALL)
-    rows, scores = model.top[row], model.top_scores[row]
-    keep = rows >= 0
-    rows, scores = rows[keep], scores[keep]
-    ids = [index.ids[r] for r in rows]
-    picked = [(pid, float(s)) for pid, s in zip(ids, scores) if pid not in filters.exclude and pid not in hidden]
-    if len(picked) < offset + n and len(rows) == len(model.top[row]):
+    picked = []
+    for r, score in zip(model.top[row], model.top_scores[row]):
+        if r < 0:
+            break
+        pid = index.ids[r]
+        if pid not in filters.exclude and pid not in hidden:
+            picked.append((pid, float(score)))
+            if len(picked) == offset + n:
+                break
+    if len(picked) < offset + n and model.top[row][-1] >= 0:
         return None  # ran past the saved list: compute it fresh
     page = picked[offset:offset + n]
     return [p for p, _ in page], [s for _, s in page]

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from sqlitedict import SqliteDict
 
-from .ids import normalize_id
+from .ids import is_valid_id, normalize_id, parse_arxiv_id
 from .papers import Paper
 
 BUSY_TIMEOUT_S = 30
+TOKEN_TOUCH_S = 60
 
 
 @dataclasses.dataclass
@@ -74,18 +75,14 @@ class PaperStore:
     def get(self, pid: str) -> Paper | None:
         """The paper, or None. ``pid`` may carry a version; it is stripped."""
         try:
-            return Paper.from_dict(self._db[normalize_id(pid)])
+            return Paper.from_dict(self._db[normalize_id(pid)], trusted=True)
         except KeyError:
             return None
 
     def get_many(self, pids: Iterable[str]) -> dict[str, Paper]:
-        """Papers for the ids that exist (O(len(pids)) lookups)."""
-        found = {}
-        for pid in pids:
-            paper = self.get(pid)
-            if paper is not None:
-                found[paper.id] = paper
-        return found
+        """Papers for the ids that exist, read in one query per 500 ids; malformed ids are skipped."""
+        wanted = {parse_arxiv_id(pid)[0] for pid in pids if is_valid_id(pid)}
+        return {pid: Paper.from_dict(value, trusted=True) for pid, value in self._get_raw(wanted).items()}
 
     def _get_raw(self, pids: set[str]) -> dict[str, dict]:
         """Stored JSON values for many ids in a few queries (one round trip per 500 ids)."""
@@ -99,7 +96,7 @@ class PaperStore:
     def iter_papers(self) -> Iterator[Paper]:
         """Every paper, read in one SELECT: a consistent snapshot even while an import runs (WAL)."""
         for _, value in self._db.iteritems():
-            yield Paper.from_dict(value)
+            yield Paper.from_dict(value, trusted=True)
 
     def upsert_many(self, papers: Iterable[Paper]) -> UpsertResult:
         """Insert or replace papers in one transaction.
@@ -170,6 +167,9 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 """
 
 
+_INITIALISED: set[Path] = set()  # user databases this process has already set up (web requests open one each)
+
+
 class UserError(ValueError):
     """Bad user input (name, tag, password); the message is safe to show."""
 
@@ -207,9 +207,11 @@ class UserStore:
         self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.executescript(SCHEMA)
+        if path not in _INITIALISED:  # WAL mode is stored in the file; the schema needs creating once
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.executescript(SCHEMA)
+            _INITIALISED.add(path)
 
     def __enter__(self):
         return self
@@ -352,12 +354,14 @@ class UserStore:
         return cur.lastrowid, secret
 
     def token_user(self, secret: str) -> User | None:
-        row = self.conn.execute("SELECT u.*, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id "
+        row = self.conn.execute("SELECT u.*, t.id AS token_id, t.last_used FROM api_tokens t JOIN users u ON u.id = t.user_id "
                                 "WHERE t.token_hash = ?", (_digest(secret),)).fetchone()
         if row is None:
             return None
-        self.conn.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (time.time(), row["token_id"]))
-        return User(**{k: row[k] for k in row.keys() if k != "token_id"})
+        now = time.time()
+        if row["last_used"] is None or now - row["last_used"] > TOKEN_TOUCH_S:  # not a write on every request
+            self.conn.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", (now, row["token_id"]))
+        return User(**{k: row[k] for k in row.keys() if k not in ("token_id", "last_used")})
 
     def tokens(self, user_id: int) -> list[dict]:
         rows = self.conn.execute("SELECT id, name, created_at, last_used FROM api_tokens WHERE user_id = ? ORDER BY id",

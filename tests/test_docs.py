@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from jobs.cli import COMMANDS
+from jobs.cli import COMMANDS, plugin_commands
 from recommender.settings import SETTINGS
 from tests.conftest import REPO
 
@@ -15,7 +15,7 @@ def test_every_setting_is_documented(setting):
     assert setting.env in README, f"README does not mention {setting.env}"
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", sorted({*COMMANDS, *plugin_commands()}))
 def test_every_command_is_documented(command):
     assert re.search(rf"paperfeed {command}\b", README), f"README does not document `paperfeed {command}`"
 
@@ -31,3 +31,7 @@ def test_models_readme_is_tracked_and_lists_artifacts():
     text = (REPO / "models" / "README.md").read_text(encoding="utf-8")
     for name in ("X.npz", "ids.json", "rows.npz", "vocab.json", "meta.json", "CURRENT", "users/"):
         assert name in text
+
+
+def test_serve_is_registered_as_a_plugin():
+    assert "serve" in plugin_commands(), "pip install -e . registers webapp's serve command"

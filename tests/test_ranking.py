@@ -101,3 +101,12 @@ def test_explain_and_top_terms(index):
     reasons = ranking.explain(index, "2504.00007", model.weights(["qec"])[0], n=5)
     assert reasons and all(weight > 0 for _, weight in reasons)
     assert any(t in ("qubits", "surface code", "error correction", "surface", "code", "qubit") for t, _ in reasons)
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 40), (3, 17), (39, 40), (5, 5)])
+def test_window_matvec_equals_slicing(lo, hi):
+    import scipy.sparse as sp
+
+    X = sp.random(40, 30, density=0.2, format="csr", dtype=np.float32, random_state=3)
+    w = np.random.default_rng(0).random(30, dtype=np.float32)
+    assert np.allclose(ranking.window_matvec(X, lo, hi, w), X[lo:hi] @ w, atol=1e-6)

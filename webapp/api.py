@@ -162,7 +162,7 @@ def tag_paper(tag: str, raw_id: str):
         abort(404 if "unknown paper" in str(exc) else 400, description=str(exc))
     if changed:
         after_library_change()
-    return jsonify(tag=tag.strip(), id=pid, changed=bool(changed), tags=library().tags_of().get(pid, []))
+    return jsonify(tag=tag.strip(), id=pid, changed=bool(changed), tags=users().paper_tags(current_user.id, [pid])[pid])
 
 
 @bp.post("/tags/<tag>/rename")

@@ -56,7 +56,7 @@ def _close_users(_exc=None) -> None:
 
 @login_manager.user_loader
 def _load_from_session(nonce: str):
-    if request.headers.get("Authorization"):
+    if _bearer_header():
         return None  # a request that brings a token is judged by the token alone
     user = users().session_user(nonce)
     return WebUser(user, nonce) if user else None
@@ -83,10 +83,19 @@ def _unauthorized():
     return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
 
 
+def _bearer_header() -> bool:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(secret.strip())
+
+
 def check_csrf() -> None:
-    if request.method in STATE_CHANGING:
+    bearer = _bearer_header()
+    if request.method in STATE_CHANGING or bearer:
         _ = current_user.is_authenticated  # resolve the user first: a valid token exempts the request
-        if not g.get("token_auth"):
+        if bearer and not g.get("token_auth"):
+            # A request that brings a token is judged by the token alone: a bad one is a 401, not a CSRF error.
+            abort(401, description="invalid or revoked API token")
+        if request.method in STATE_CHANGING and not g.get("token_auth"):
             csrf.protect()
 
 

@@ -36,6 +36,9 @@ def init_app(app) -> None:
     def http_error(exc):
         if isinstance(exc, ServiceUnavailable):
             return _respond(503, exc.name, exc.description)
+        if exc.code == 429:  # Flask-Limiter's description is only the limit, e.g. "10 per 1 minute"
+            return _respond(429, exc.name, f"Too many attempts from your address (the limit is {exc.description}). "
+                                           "Wait a little and try again.")
         return _respond(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)

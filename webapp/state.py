@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from recommender import service
 from recommender.artifacts import Generations
@@ -35,6 +36,8 @@ class AppState:
         self._models: dict[int, tuple[float, UserModel]] = {}
         self._retrainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
         self._pending: set[int] = set()
+        self._latest: dict[int, Future] = {}
+        self._attempted: dict[int, tuple[int, str]] = {}
 
     # features ----------------------------------------------------------
     def index(self) -> FeatureIndex:
@@ -78,6 +81,13 @@ class AppState:
         self._models[user_id] = (mtime, model)
         return model
 
+    def refresh_stale(self, user_id: int, tags_version: int, generation: str) -> None:
+        """Retrain a model that is stale (tags changed elsewhere, or a new generation), once per state."""
+        key = (tags_version, generation)
+        if self._attempted.get(user_id) != key:
+            self._attempted[user_id] = key
+            self.schedule_retrain(user_id)
+
     def retraining(self, user_id: int) -> bool:
         return user_id in self._pending
 
@@ -87,7 +97,18 @@ class AppState:
             if user_id in self._pending:
                 return
             self._pending.add(user_id)
-        self._retrainer.submit(self._retrain, user_id)
+            self._latest[user_id] = self._retrainer.submit(self._retrain, user_id)
+
+    def wait_for_user(self, user_id: int, timeout: float = 2.0) -> bool:
+        """Wait (briefly) for this user's queued retrain, so the next page already reflects a tag change."""
+        future = self._latest.get(user_id)
+        if future is None or future.done():
+            return True
+        try:
+            future.result(timeout)
+        except FutureTimeout:
+            return False
+        return True
 
     def _retrain(self, user_id: int) -> None:
         try:

@@ -131,9 +131,10 @@ def library_page():
 @bp.post("/library/tags/<tag>/rename")
 @login_required
 def rename_tag(tag: str):
+    if tag not in library().tags:  # renaming to the same name changes no row but is not an error
+        abort(404, description=f"You have no tag {tag[:40]!r}.")
     try:
-        if not users().rename_tag(current_user.id, tag, request.form.get("name", "")):
-            abort(404, description=f"You have no tag {tag[:40]!r}.")
+        users().rename_tag(current_user.id, tag, request.form.get("name", ""))
     except UserError as exc:
         flash(str(exc), "error")
         return redirect(url_for("views.library_page"))

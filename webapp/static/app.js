@@ -56,6 +56,12 @@
       var existing = box.querySelector('.tag-toggle[data-tag="' + CSS.escape(tag) + '"]');
       if (existing) { existing.setAttribute("aria-pressed", "true"); }
       else { box.insertBefore(chip(tag, pid, true), form); }
+      // A new tag becomes a one-click chip on every other paper of the page too.
+      document.querySelectorAll(".tags").forEach(function (other) {
+        var otherForm = other.querySelector(".new-tag");
+        if (other === box || !otherForm || other.querySelector('.tag-toggle[data-tag="' + CSS.escape(tag) + '"]')) { return; }
+        other.insertBefore(chip(tag, other.dataset.paper, false), otherForm);
+      });
       var list = document.getElementById("user-tags");
       if (list && !list.querySelector('option[value="' + CSS.escape(tag) + '"]')) {
         var o = document.createElement("option"); o.value = tag; list.appendChild(o);

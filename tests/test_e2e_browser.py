@@ -1,0 +1,324 @@
+"""End to end in a real browser: the real ``paperfeed serve`` on a copy of the 10k sample, driven by Debian chromium.
+
+One scenario walks the whole product as a new user would: register, search, tag
+five astrophysics papers with the one-click chips, watch the recommended feed turn
+to astrophysics once the model has retrained in the background, read a paper page
+(similar papers, top terms, "why"), check math rendering, the keyboard shortcuts,
+the phone layout and "not interested", then log out. Console errors, page errors
+(CSP violations included) fail the test. Screenshots go to ``test-artifacts/``;
+the feed and paper shots are also copied to ``docs/`` for the README.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+DOCS = REPO / "docs"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+USERNAME, PASSWORD = "stargazer", "nebula-orbit-4711"
+TOPIC_QUERY, TAG = "galaxy", "astro"
+RETRAIN_WAIT_S = 30.0
+DESKTOP = {"width": 1200, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def _missing(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _math_title_paper(papers_path: Path) -> tuple[str, str] | None:
+    """A paper whose title has inline ``$...$`` math (the 10k sample has a couple of hundred)."""
+    from recommender.store import PaperStore
+
+    pattern = re.compile(r"\$[^$]{1,40}\$")
+    with PaperStore(papers_path, readonly=True) as store:
+        for paper in store.iter_papers():
+            if pattern.search(paper.title):
+                return paper.id, paper.title
+    return None
+
+
+class Server:
+    def __init__(self, base_url: str, proc: subprocess.Popen, log: Path):
+        self.base_url, self.proc, self.log = base_url, proc, log
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def server(built10k, tmp_path, request):
+    """The real ``paperfeed serve --dev`` on a private copy of the 10k store and features, on 127.0.0.1."""
+    data, models = tmp_path / "data", tmp_path / "models"
+    shutil.copytree(built10k.data_dir, data)
+    shutil.copytree(built10k.models_dir, models)
+    request.node.math_paper = _math_title_paper(built10k.papers_path)
+
+    port = _free_port()
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobs.cli", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port),
+             "--threads", "4", "--data-dir", str(data), "--models-dir", str(models)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    srv = Server(f"http://127.0.0.1:{port}", proc, log)
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    request.addfinalizer(stop)
+
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"paperfeed serve exited with {proc.returncode}:\n{srv.log_tail()}")
+        try:
+            with urllib.request.urlopen(srv.url("/"), timeout=2) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"paperfeed serve did not answer within 60 s:\n{srv.log_tail()}")
+        time.sleep(0.2)
+    return srv
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} not found: install Debian's chromium package to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _astro_count(page, n: int = 10) -> tuple[int, int]:
+    """(cards among the first n visible ones with an astro-ph category chip, cards looked at)."""
+    cats = page.eval_on_selector_all(
+        ".list .card:not(.gone)",
+        f"cards => cards.slice(0, {n}).map(c => Array.from(c.querySelectorAll('.cat')).map(a => a.textContent.trim()))")
+    return sum(any(c.startswith("astro-ph") for c in chips) for chips in cats), len(cats)
+
+
+def _shot(page, name: str, *, docs: str | None = None, full_page: bool = False) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=full_page)
+    if docs:
+        shutil.copyfile(path, DOCS / docs)
+
+
+def test_new_user_journey(server, browser, request):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "failure.png").unlink(missing_ok=True)
+    problems: list[str] = []
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
+                                  reduced_motion="reduce")
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} @ {page.url}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {page.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status} for {r.request.method} {r.url}")
+            if r.status >= 400 else None)
+    u = server.url
+
+    try:
+        # 1. Register through the form: lands on the feed, logged in.
+        page.goto(u("/register"))
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_url(re.compile(r"/(\?.*)?$"))
+        expect(page.locator("#logout")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Main")).to_contain_text(USERNAME)
+        # With no tags the recommended feed falls back to the newest papers, and says so.
+        expect(page.locator(".controls .notice")).to_contain_text("Tag a few papers")
+        newest_astro, newest_n = _astro_count(page)
+        assert newest_n == 10, "the newest feed should show at least 10 papers"
+
+        # 2. Search for a clear topic.
+        page.locator("#q").fill(TOPIC_QUERY)
+        page.locator("#q").press("Enter")
+        page.wait_for_url(re.compile(r"/search\?q=" + TOPIC_QUERY))
+        cards = page.locator(".list .card")
+        expect(cards.first).to_be_visible()
+        assert cards.count() >= 10
+        search_astro, _ = _astro_count(page)
+        assert search_astro >= 8, f"search for {TOPIC_QUERY!r} should find astrophysics ({search_astro}/10)"
+        _shot(page, "search.png")
+
+        # 3. Tag five astro-ph results into a new tag, one click each, without a reload.
+        astro_cards = page.locator(".list .card").filter(has=page.locator(".cat", has_text="astro-ph"))
+        page.evaluate("window.__noReload = 'still here'")
+        url_before = page.url
+        first = astro_cards.nth(0)
+        first.locator(".new-tag input[name=tag]").fill(TAG)
+        first.locator(".new-tag").get_by_role("button", name="Add").click()
+        expect(first.locator(f'.tag-toggle[data-tag="{TAG}"]')).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("#status")).to_contain_text(f"Tagged as {TAG}")
+        tagged = [first.get_attribute("id")]
+        for i in range(1, 5):
+            card = astro_cards.nth(i)
+            chip = card.locator(f'.tag-toggle[data-tag="{TAG}"]')
+            expect(chip).to_have_attribute("aria-pressed", "false")  # the new tag appeared on every card
+            chip.click()
+            expect(chip).to_have_attribute("aria-pressed", "true")
+            tagged.append(card.get_attribute("id"))
+        assert page.evaluate("window.__noReload") == "still here", "tagging reloaded the page"
+        assert page.url == url_before
+        tagged_ids = {t.removeprefix("p-") for t in tagged}
+        assert len(tagged_ids) == 5
+
+        page.goto(u("/library"))
+        box = page.locator(".tagbox").filter(has=page.get_by_role("link", name=TAG, exact=True))
+        expect(box.locator(".count")).to_have_text("5")
+
+        # 4. The recommended feed turns to the topic once the background retrain is done.
+        deadline = time.monotonic() + RETRAIN_WAIT_S
+        while True:
+            page.goto(u("/?mode=rec"))
+            expect(page.locator(".controls .summary")).to_be_visible()
+            stale = page.locator(".controls .notice").count() + page.locator(".controls .badge").count()
+            if not stale:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the model was not retrained within {RETRAIN_WAIT_S:.0f} s:\n{server.log_tail()}")
+            page.wait_for_timeout(300)
+        expect(page.locator(".controls .summary")).to_contain_text("ranked for your whole library")
+        expect(page.locator(".list .card .score").first).to_be_visible()
+        rec_astro, rec_n = _astro_count(page)
+        assert rec_n == 10
+        assert rec_astro >= 8, f"the recommended feed should be astrophysics now ({rec_astro}/10)"
+        print(f"\nastro-ph among the top 10: newest {newest_astro}, search {search_astro}, recommended {rec_astro}")
+        assert newest_astro <= 5, f"the newest feed should be mostly not astrophysics ({newest_astro}/10)"
+        assert rec_astro - newest_astro >= 4, (newest_astro, rec_astro)
+        shown = {i.removeprefix("p-") for i in page.eval_on_selector_all(".list .card", "cs => cs.map(c => c.id)")}
+        assert not shown & tagged_ids, "tagged papers are hidden from the recommended feed"
+        _shot(page, "feed-rec.png", docs="screenshot-feed.png")
+
+        # 5. Keyboard: "/" focuses the search box, "j" the first card, "j" again the second.
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("/")
+        expect(page.locator("#q")).to_be_focused()
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("j")
+        expect(page.locator(".list .card").nth(0)).to_be_focused()
+        page.keyboard.press("j")
+        expect(page.locator(".list .card").nth(1)).to_be_focused()
+        page.keyboard.press("k")
+        expect(page.locator(".list .card").nth(0)).to_be_focused()
+
+        # 6. A recommended paper's page: why, top terms, similar papers.
+        top = page.locator(".list .card").first
+        top_title = top.locator(".title a")
+        top_title.click()
+        page.wait_for_url(re.compile(r"/papers/"))
+        expect(page.locator(".paper h1")).to_be_visible()
+        why = page.locator("section.why")
+        expect(why).to_be_visible()
+        expect(why.get_by_role("heading")).to_have_text("Why you might like it")
+        expect(why).to_contain_text(re.compile(r"score -?\d+\.\d\d \(higher ranks earlier\) from your"))
+        assert why.locator(".terms li").count() >= 1
+        terms = page.locator('section[aria-label="Top terms"]')
+        expect(terms.get_by_role("heading")).to_have_text("Top terms")
+        assert terms.locator(".terms li a").count() >= 5
+        similar = page.locator("#similar .card")
+        expect(similar.first).to_be_visible()
+        assert similar.count() >= 5
+        page.set_viewport_size({"width": DESKTOP["width"], "height": 1300})  # down to why / top terms
+        _shot(page, "paper.png", docs="screenshot-paper.png")
+        page.set_viewport_size(DESKTOP)
+        page.locator("#similar").scroll_into_view_if_needed()
+        _shot(page, "paper-similar.png")
+
+        # 7. Math: KaTeX renders $...$ in titles.
+        math = request.node.math_paper
+        if math is None:
+            pytest.fail("no paper with $...$ math in its title in the 10k sample; the KaTeX check needs one")
+        math_id, math_title = math
+        page.goto(u(f"/papers/{math_id}"))
+        heading = page.locator(".paper h1")
+        expect(heading.locator(".katex").first).to_be_attached()
+        assert heading.locator(".katex-error").count() == 0, f"KaTeX could not render {math_title!r}"
+        assert "$" not in heading.locator(".katex-html").first.inner_text()
+        _shot(page, "math.png")
+
+        # 8. Phone width: nothing scrolls sideways.
+        page.set_viewport_size(PHONE)
+        for path, name in (("/?mode=rec", "mobile-feed.png"), (f"/search?q={TOPIC_QUERY}", "mobile-search.png"),
+                           (f"/papers/{math_id}", "mobile-paper.png"), ("/library", "mobile-library.png")):
+            page.goto(u(path))
+            expect(page.locator("main")).to_be_visible()
+            width = page.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} scrolls sideways on a phone: {width}px > {PHONE['width']}px"
+            _shot(page, name)
+        page.set_viewport_size(DESKTOP)
+
+        # 9. Not interested: the card disappears at once, and stays gone after a reload.
+        page.goto(u("/?mode=rec"))
+        card = page.locator(".list .card").first
+        card_id = card.get_attribute("id")
+        card.get_by_role("button", name="Not interested").click()
+        expect(page.locator(f'[id="{card_id}"]')).to_be_hidden()
+        expect(page.locator("#status")).to_contain_text("fewer papers like this")
+        page.reload()
+        expect(page.locator(".list .card").first).to_be_visible()
+        assert page.locator(f'[id="{card_id}"]').count() == 0, "a paper marked not interested came back"
+
+        # 10. Log out: the library now asks for a login.
+        page.locator("#logout").click()
+        expect(page.get_by_role("link", name="Log in")).to_be_visible()
+        page.goto(u("/library"))
+        page.wait_for_url(re.compile(r"/login"))
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
+        raise
+    finally:
+        context.close()
+
+    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
