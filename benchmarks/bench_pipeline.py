@@ -31,7 +31,7 @@ from recommender.accounts import hash_password  # noqa: E402
 from recommender.index import FeatureIndex  # noqa: E402
 from recommender.models import load_user_model  # noqa: E402
 from recommender.settings import load_settings  # noqa: E402
-from recommender.store import UserStore  # noqa: E402
+from recommender.users import UserStore  # noqa: E402
 
 SHARED = Path(os.environ.get("PAPERFEED_SHARED", REPO.parent / "shared"))
 QUERIES = ["diffusion models", "graph neural networks", "black hole accretion", "quantum error correction",

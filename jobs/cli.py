@@ -26,6 +26,7 @@ COMMANDS = {
     "similar": ("jobs.query", "papers similar to a paper"),
     "search": ("jobs.query", "search papers by keywords or arXiv id"),
     "stats": ("jobs.query", "paper count, date range, users and artifact generation"),
+    "evaluate": ("jobs.evaluate", "offline quality of the ranking methods on real data (author and citation protocols)"),
     "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train, then serve: the one command to try Paperfeed"),
 }
 

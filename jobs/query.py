@@ -8,7 +8,8 @@ from recommender import ranking, service
 from recommender.artifacts import Generations, read_json
 from recommender.index import FeatureIndex
 from recommender.models import load_user_model
-from recommender.store import PaperStore, UserError, UserStore
+from recommender.store import PaperStore
+from recommender.users import UserError, UserStore
 
 from .output import emit
 

@@ -5,7 +5,7 @@ import dataclasses
 
 from recommender.index import FeatureIndex
 from recommender.service import train_users
-from recommender.store import UserStore
+from recommender.users import UserStore
 
 from .output import emit
 from .progress import bar

@@ -6,7 +6,8 @@ import sys
 
 from recommender import service
 from recommender.accounts import hash_password
-from recommender.store import PaperStore, UserError, UserStore
+from recommender.store import PaperStore
+from recommender.users import UserError, UserStore
 
 from .output import emit
 

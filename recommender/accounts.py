@@ -5,7 +5,7 @@ from pathlib import Path
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .store import UserError
+from .users import UserError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024

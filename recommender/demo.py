@@ -7,7 +7,7 @@ from . import ranking
 from .accounts import hash_password
 from .index import FeatureIndex
 from .settings import Settings
-from .store import UserStore
+from .users import UserStore
 
 DEMO_USER = "demo"
 # Each seed tag is filled with the top search hits for its query in whatever corpus was loaded.

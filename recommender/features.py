@@ -25,9 +25,9 @@ TOKEN_PATTERN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
 _LATEX = re.compile(r"\\[a-zA-Z]+|\$+|[{}^_]")
 
 
-def paper_text(paper: Paper) -> str:
-    """The text a paper's features are built from."""
-    return f"{paper.title}. {paper.abstract}"
+def paper_text(paper: Paper, title_repeat: int = 1) -> str:
+    """The text a paper's features are built from: the title (``title_repeat`` times) and the abstract."""
+    return f"{paper.title}. " * title_repeat + paper.abstract
 
 
 def preprocess(text: str) -> str:
@@ -36,10 +36,11 @@ def preprocess(text: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class FeatureParams:
-    max_features: int = 40000
-    min_df: int = 3
+    max_features: int = 200000
+    min_df: int = 2
     max_df: float = 0.5
     ngram_max: int = 2
+    title_repeat: int = 2
 
     def vectorizer(self, vocabulary=None) -> TfidfVectorizer:
         return TfidfVectorizer(

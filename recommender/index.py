@@ -64,7 +64,7 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     if not papers:
         raise ValueError("the paper store is empty: run `paperfeed import` or `paperfeed fetch` first")
     step(f"fitting TF-IDF on {len(papers)} papers")
-    X, names, idf = fit_tfidf((paper_text(p) for p in papers), params)
+    X, names, idf = fit_tfidf((paper_text(p, params.title_repeat) for p in papers), params)
     step("writing generation")
     gens = artifacts.Generations(models_dir)
     with gens.new() as tmp:

@@ -25,9 +25,10 @@ ALL = "__all__"  # the model over the whole library
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    C: float = 0.1
+    C: float = 0.3
     max_negatives: int = 8000
     keep: int = 1000
+    centroid_weight: float = 0.0  # blend of the library centroid into the SVM weights (see fit_user_weights)
 
 
 @dataclasses.dataclass
@@ -102,28 +103,41 @@ def fit_svm(X, pos: np.ndarray, neg: np.ndarray, C: float) -> tuple[np.ndarray, 
     return svm.coef_.ravel().astype(np.float32), float(svm.intercept_[0])
 
 
+def fit_user_weights(X, pos: np.ndarray, extra_negatives: np.ndarray, params: TrainParams,
+                     seed: int) -> tuple[np.ndarray, float]:
+    """The served model for one set of positives: ``(w, b)`` with score ``X @ w + b``.
+
+    Negatives are ``extra_negatives`` (explicit "not interested", the user's other
+    tags) plus a seeded sample of the rest. With ``centroid_weight`` the unit
+    centroid of the positives is added to the SVM weights, scaled to their norm:
+    still one linear model, so serving stays one mat-vec.
+    """
+    sampled = sample_negatives(X.shape[0], np.union1d(pos, extra_negatives), params.max_negatives, seed)
+    w, b = fit_svm(X, pos, np.union1d(sampled, extra_negatives), params.C)
+    if params.centroid_weight:
+        centroid = np.asarray(X[pos].mean(axis=0)).ravel()
+        centroid /= np.linalg.norm(centroid) or 1.0
+        w = (w + params.centroid_weight * np.linalg.norm(w) * centroid).astype(np.float32)
+    return w, b
+
+
 def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], not_interested: list[str],
                tags_version: int, params: TrainParams = TrainParams()) -> UserModel | None:
     """Fit the user's models. Returns None when the library has no paper in this generation."""
     library = _rows(index, [p for ids in tags.values() for p in ids])
     if len(library) == 0:
         return None
-    hard = _rows(index, not_interested)
-    hard = np.setdiff1d(hard, library)
-    sampled = sample_negatives(len(index), np.union1d(library, hard), params.max_negatives, seed=user_id)
+    hard = np.setdiff1d(_rows(index, not_interested), library)
     groups = {ALL: library}
     groups.update((tag, _rows(index, ids)) for tag, ids in sorted(tags.items()))
     groups = {tag: rows for tag, rows in groups.items() if len(rows)}
+    excluded = np.zeros(len(index), dtype=bool)
+    excluded[library] = excluded[hard] = True
     W, b, top, top_scores = [], [], [], []
     for tag, pos in groups.items():
         # Other tags' papers are negatives for this tag: they are what the user did not file here.
-        neg = np.union1d(np.setdiff1d(library, pos), np.concatenate([hard, sampled]))
-        w, bias = fit_svm(index.X, pos, neg, params.C)
-        scores = index.X @ w + bias
-        mask = np.ones(len(index), dtype=bool)
-        mask[library] = False
-        mask[hard] = False
-        rows, s = top_rows(scores, 0, mask, params.keep)
+        w, bias = fit_user_weights(index.X, pos, np.union1d(np.setdiff1d(library, pos), hard), params, seed=user_id)
+        rows, s = top_rows(index.X @ w + bias, 0, ~excluded, params.keep)
         W.append(w), b.append(bias)
         top.append(np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1))
         top_scores.append(np.pad(s, (0, params.keep - len(s)), constant_values=-np.inf))

@@ -127,11 +127,13 @@ def rank_linear(index: FeatureIndex, w: np.ndarray, b: float = 0.0, filters: Fil
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
 
-def _inverted_scores(index: FeatureIndex, query: sp.csr_matrix, lo: int, hi: int) -> np.ndarray:
-    """Cosine of ``query`` (1 x F, l2-normalised) with rows lo..hi, via the inverted index."""
-    postings = index.XT[query.indices]
-    scores = postings.T @ query.data.astype(np.float32)
-    return np.asarray(scores[lo:hi]).ravel()
+def inverted_scores(XT: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
+    """Dot products of ``query`` (1 x F) with every row, through the transposed matrix (an inverted index).
+
+    Only the posting lists of the query's terms are touched: O(sum of their lengths), not O(nnz).
+    """
+    postings = XT[query.indices]
+    return np.asarray(postings.T @ query.data.astype(np.float32)).ravel()
 
 
 def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int = 20, offset: int = 0):
@@ -143,7 +145,7 @@ def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int 
         raise KeyError(f"{base} is not in the feature index (generation {index.generation})")
     filters = dataclasses.replace(filters, exclude=filters.exclude | {base})
     lo, hi, mask = candidate_mask(index, filters)
-    scores = _inverted_scores(index, index.X[row], lo, hi)
+    scores = inverted_scores(index.XT, index.X[row])[lo:hi]
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
 
@@ -162,7 +164,7 @@ def search(index: FeatureIndex, query: str, filters: Filters = Filters(), n: int
     lo, hi, mask = candidate_mask(index, filters)
     if vector.nnz == 0:
         return [], []
-    scores = _inverted_scores(index, vector, lo, hi)
+    scores = inverted_scores(index.XT, vector)[lo:hi]
     if mask is None:
         mask = scores > 0
     else:

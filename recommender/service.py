@@ -14,7 +14,8 @@ from .index import FeatureIndex
 from .models import ALL, TrainParams, UserModel, load_user_model, model_path, train_user
 from .ranking import Filters, _check_page, rank_linear
 from .settings import Settings
-from .store import PaperStore, User, UserError, UserStore
+from .store import PaperStore
+from .users import User, UserError, UserStore
 
 
 class NoModel(LookupError):

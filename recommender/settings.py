@@ -25,10 +25,11 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./data", "Directory for the paper store and the user database."),
     Setting("models_dir", "./models", "Directory for artifacts the batch jobs write (features, user models)."),
-    Setting("max_features", 40000, "TF-IDF vocabulary size (unigrams and bigrams)."),
-    Setting("min_df", 3, "A term must occur in at least this many papers to enter the vocabulary."),
+    Setting("max_features", 200000, "TF-IDF vocabulary size (unigrams and bigrams)."),
+    Setting("min_df", 2, "A term must occur in at least this many papers to enter the vocabulary."),
     Setting("max_df", 0.5, "Terms in more than this fraction of papers are dropped as uninformative."),
-    Setting("svm_c", 0.1, "Regularisation C of the per-user LinearSVC."),
+    Setting("title_repeat", 2, "How many times the title is counted in a paper's text (titles carry the key terms)."),
+    Setting("svm_c", 0.3, "Regularisation C of the per-user LinearSVC."),
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once (joblib)."),
@@ -50,6 +51,7 @@ class Settings:
     max_features: int
     min_df: int
     max_df: float
+    title_repeat: int
     svm_c: float
     max_negatives: int
     keep_recommendations: int

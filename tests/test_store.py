@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from recommender.accounts import check_password, hash_password
-from recommender.store import UserError, UserStore, validate_tag
+from recommender.users import UserError, UserStore, validate_tag
 
 
 def _tag_many(path, worker, n):

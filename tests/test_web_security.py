@@ -16,7 +16,8 @@ import pytest
 
 from recommender.papers import Paper
 from recommender.settings import load_settings
-from recommender.store import PaperStore, UserStore
+from recommender.store import PaperStore
+from recommender.users import UserStore
 from tests.conftest import REPO
 from tests.webhelpers import (PASSWORD, bearer, csrf, everything, login, message, page_csrf, register, send,
                               session_cookie, tag, topic_papers, users_snapshot)

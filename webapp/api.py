@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
 from recommender import ranking, service
-from recommender.store import UserError
+from recommender.users import UserError
 
 from . import feeds
 from .auth import LOGIN_LIMIT, REGISTER_LIMIT, authenticate, change_password, end_session, limiter, register_user, \

@@ -14,7 +14,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from flask_wtf.csrf import CSRFProtect
 
 from recommender.accounts import check_password, hash_password
-from recommender.store import User, UserError, UserStore
+from recommender.users import User, UserError, UserStore
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()

@@ -18,7 +18,8 @@ from recommender.artifacts import Generations
 from recommender.index import FeatureIndex, NoGeneration
 from recommender.models import UserModel, load_user_model, model_path
 from recommender.settings import Settings
-from recommender.store import PaperStore, UserStore
+from recommender.store import PaperStore
+from recommender.users import UserStore
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_S = 2.0

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from recommender import ranking, service
 from recommender.models import ALL
-from recommender.store import UserError
+from recommender.users import UserError
 
 from . import feeds
 from .auth import users

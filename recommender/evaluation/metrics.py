@@ -1,0 +1,58 @@
+"""Ranking metrics for one user, and their summary over users."""
+from __future__ import annotations
+
+import numpy as np
+
+KS = (10, 50, 100)
+
+
+def ranks_of(scores: np.ndarray, relevant: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """1-based ranks of the relevant candidates when sorting by score, ties broken at random.
+
+    Random tie-breaking keeps a constant-score method at chance level instead of
+    rewarding whatever order the candidates happen to be in.
+    """
+    jitter = rng.random(len(scores))
+    order = np.lexsort((jitter, -np.asarray(scores, dtype=np.float64)))
+    position = np.empty(len(scores), dtype=np.int64)
+    position[order] = np.arange(1, len(scores) + 1)
+    return np.sort(position[relevant])
+
+
+def user_metrics(scores: np.ndarray, relevant: np.ndarray, rng: np.random.Generator, ks=KS) -> dict[str, float]:
+    """recall@k, nDCG@k (binary gains), MRR and AUC for one ranking of candidates.
+
+    ``relevant`` holds candidate indices; there must be at least one and fewer than all.
+    """
+    n, r = len(scores), len(relevant)
+    if not 0 < r < n:
+        raise ValueError("need at least one relevant and one non-relevant candidate")
+    ranks = ranks_of(scores, relevant, rng)
+    out = {}
+    for k in ks:
+        hits = ranks[ranks <= k]
+        ideal = np.sum(1.0 / np.log2(np.arange(2, min(r, k) + 2)))
+        out[f"recall@{k}"] = len(hits) / r
+        out[f"ndcg@{k}"] = float(np.sum(1.0 / np.log2(hits + 1)) / ideal)
+    out["mrr"] = 1.0 / ranks[0]
+    # AUC: the share of (relevant, non-relevant) pairs ranked the right way round.
+    below = (n - ranks) - (r - 1 - np.arange(r))
+    out["auc"] = float(below.sum() / (r * (n - r)))
+    return out
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation and 95% confidence half-width of each metric over users."""
+    keys = rows[0].keys()
+    out = {}
+    for key in keys:
+        values = np.array([row[key] for row in rows])
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[key] = {"mean": float(values.mean()), "std": std, "ci95": 1.96 * std / np.sqrt(len(values)),
+                    "n": len(values)}
+    return out
+
+
+def recall_curve(scores: np.ndarray, relevant: np.ndarray, rng: np.random.Generator, ks: np.ndarray) -> np.ndarray:
+    ranks = ranks_of(scores, relevant, rng)
+    return np.searchsorted(ranks, ks, side="right") / len(relevant)
