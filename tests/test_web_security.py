@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import stat
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from recommender.settings import load_settings
 from recommender.store import PaperStore
 from recommender.users import UserStore
 from tests.conftest import REPO
-from tests.webhelpers import (PASSWORD, bearer, csrf, everything, login, message, page_csrf, register, send,
+from tests.webhelpers import (PASSWORD, bearer, csrf, everything, login, message, register, send,
                               session_cookie, tag, topic_papers, users_snapshot)
 
 pytestmark = pytest.mark.slow
@@ -620,7 +619,7 @@ def test_a_new_generation_is_served_without_a_restart(client, app, web_settings,
     assert [p["id"] for p in found] == [new]
     assert app.extensions["paperfeed"].index().generation == result.generation
     assert client.get(f"/api/papers/{new}").json["top_terms"]
-    assert client.get(f"/api/feed?limit=200").json["total"] == len(old) + 1
+    assert client.get("/api/feed?limit=200").json["total"] == len(old) + 1
     page = client.get(f"/papers/{new}").get_data(as_text=True)
     assert "not in the current features" not in page and 'class="card"' in page
 

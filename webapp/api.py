@@ -96,18 +96,14 @@ def feed():
     lib = library()
     idx = index()
     q = feeds.parse_feed(request.args, idx, lib is not None, api=True)
-    page = feeds.build_feed(idx, q, current_user, lib.tags if lib else None, lib.model if lib else None,
-                            lib.hidden if lib else ())
+    page = feeds.build_feed(idx, q, lib)
     papers = feeds.cards(state().papers, page.ids, page.scores)
     return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset)
 
 
 @bp.get("/papers/<path:raw_id>")
 def paper(raw_id: str):
-    pid = feeds.paper_id(raw_id)
-    found = state().papers.get(pid)
-    if found is None:
-        abort(404, description=f"no paper {pid}")
+    pid, found = feeds.stored_paper(state().papers, raw_id)
     data = found.to_dict()
     idx = index()
     data["top_terms"] = [{"term": t, "weight": round(w, 4)} for t, w in ranking.top_terms(idx, pid)] \

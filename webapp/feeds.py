@@ -103,13 +103,16 @@ class FeedPage:
     notice: str | None = None
 
 
-def build_feed(index: FeatureIndex, q: FeedQuery, user=None, library: dict | None = None, model=None,
-               hidden=()) -> FeedPage:
-    """Run the query. A recommended feed without a usable model falls back to the newest papers."""
-    tagged = {p for ids in (library or {}).values() for p in ids}
+def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
+    """Run the query for ``lib`` (the user's :class:`~webapp.context.Library`, or None when anonymous).
+
+    A recommended feed without a usable model falls back to the newest papers, with a notice.
+    """
+    library, model, hidden = (lib.tags, lib.model, lib.hidden) if lib else ({}, None, ())
+    tagged = {p for ids in library.values() for p in ids}
     filters = dataclasses.replace(q.filters, exclude=frozenset(tagged) if q.hide_tagged else frozenset())
     if q.mode == "rec":
-        unknown = [t for t in q.tags if t not in (library or {})]
+        unknown = [t for t in q.tags if t not in library]
         if unknown:
             abort(404, description=f"you have no tag {unknown[0][:40]!r}")
         try:
@@ -121,7 +124,7 @@ def build_feed(index: FeatureIndex, q: FeedQuery, user=None, library: dict | Non
             note = ("Tag a few papers to get recommendations; until then, here are the newest papers."
                     if not tagged else "Your model is being trained; here are the newest papers meanwhile.")
             q = dataclasses.replace(q, mode="recent")
-            page = build_feed(index, q, user, library, model, hidden)
+            page = build_feed(index, q, lib)
             page.notice = note
             return page
     if q.mode == "random":
@@ -129,6 +132,15 @@ def build_feed(index: FeatureIndex, q: FeedQuery, user=None, library: dict | Non
     else:
         ids, scores = ranking.recent(index, filters, n=q.limit, offset=q.offset)
     return FeedPage(ids, scores, ranking.count(index, filters), q.mode)
+
+
+def stored_paper(papers: PaperStore, raw: str):
+    """``(id, Paper)`` for a URL segment: 400 if malformed, 404 if not in the store."""
+    pid = paper_id(raw)
+    found = papers.get(pid)
+    if found is None:
+        abort(404, description=f"No paper {pid} here. It may not be imported yet.")
+    return pid, found
 
 
 def paper_id(raw: str) -> str:

@@ -61,8 +61,7 @@ def _model_status(lib):
 def feed():
     idx, lib = index(), library()
     q = feeds.parse_feed(request.args, idx, lib is not None, api=False)
-    page = feeds.build_feed(idx, q, current_user, lib.tags if lib else None, lib.model if lib else None,
-                            lib.hidden if lib else ())
+    page = feeds.build_feed(idx, q, lib)
     cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True)
     return render_template(
         "feed.html", cards=cards, q=q, page=page, pages=pages(q.page, page.total, q.limit),
@@ -89,10 +88,7 @@ def search():
 
 @bp.get("/papers/<path:raw_id>")
 def paper(raw_id: str):
-    pid = feeds.paper_id(raw_id)
-    found = state().papers.get(pid)
-    if found is None:
-        abort(404, description=f"No paper {pid} here. It may not be imported yet.")
+    pid, found = feeds.stored_paper(state().papers, raw_id)
     idx, lib = index(), library()
     in_index = pid in idx.row_of
     similar = []
