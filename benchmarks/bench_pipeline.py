@@ -41,16 +41,20 @@ TOPICS = ["diffusion image generation", "language model reasoning", "graph neura
           "quantum computing", "galaxy formation", "robot manipulation", "speech recognition"]
 
 
-def run_job(argv: list[str], dirs: list[str]) -> dict:
+def measure(cmd: list[str], failure: str) -> dict:
+    """Run one job as its own process: wall time, peak RSS (from os.wait4) and its JSON output."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", *argv, *dirs, "--json"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv[0]} failed")
+        raise SystemExit(failure)
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "output": json.loads(out)}
+
+
+def run_job(argv: list[str], dirs: list[str]) -> dict:
+    return measure([sys.executable, "-m", "jobs.cli", *argv, *dirs, "--json"], f"{argv[0]} failed")
 
 
 def make_users(settings, index, n_users: int) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 import arxiv_sanity_way as lite
 import bench_vs_arxiv_sanity_report as report
 from bench_http import QUERIES, Client, free_port, memory_mb, start_server, token_for
-from bench_pipeline import REPO, SHARED, make_users, run_job
+from bench_pipeline import REPO, SHARED, make_users, measure, run_job
 
 from recommender.index import FeatureIndex  # noqa: E402  (bench_pipeline put the repo on sys.path)
 from recommender.settings import load_settings  # noqa: E402
@@ -77,15 +77,8 @@ def corpus_file(size: str, work: Path) -> Path:
 
 
 def run_lite_job(argv: list[str]) -> dict:
-    """One baseline job as its own process; peak RSS from os.wait4, like bench_pipeline.run_job."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(Path(lite.__file__)), *argv], cwd=REPO, stdout=subprocess.PIPE)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"baseline {argv[0]} failed")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024), "output": json.loads(out)}
+    """One baseline job as its own process, measured like Paperfeed's jobs."""
+    return measure([sys.executable, str(Path(lite.__file__)), *argv], f"baseline {argv[0]} failed")
 
 
 def run_jobs(corpus: Path, pf_dirs: list[str], lite_dir: Path) -> dict:
