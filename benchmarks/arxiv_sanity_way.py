@@ -14,7 +14,8 @@ the benchmark measures:
 - compute loads every paper, fits TfidfVectorizer, then transforms in a second
   pass (lite's fit/transform), and pickles {pids, x, vocab, idf};
 - every ranked request reloads features.p from disk and fits a LinearSVC over
-  all papers (C=0.01, tol=1e-6); search counts query substrings in every paper.
+  all papers (C=0.01, tol=1e-6, dual=True as in lite's scikit-learn 1.0.1); search counts query
+  substrings in every paper.
 This is benchmark code: it unpickles its own files. Paperfeed never does.
 """
 from __future__ import annotations
@@ -164,7 +165,9 @@ def svm_rank(root: Path, tags: dict, pid: str = "", C: float = 0.01):
     if y.sum() == 0:
         return [], [], {}
     t1 = time.perf_counter()
-    clf = svm.LinearSVC(class_weight="balanced", verbose=False, max_iter=10000, tol=1e-6, C=C)
+    # lite pins scikit-learn 1.0.1, whose LinearSVC defaults to dual=True; today's default ("auto") picks the
+    # slower primal solver once there are more papers than features, so the version's behaviour is spelled out.
+    clf = svm.LinearSVC(class_weight="balanced", verbose=False, max_iter=10000, tol=1e-6, C=C, dual=True)
     clf.fit(x, y)
     t2 = time.perf_counter()
     s = clf.decision_function(x)

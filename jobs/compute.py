@@ -16,8 +16,7 @@ def add_arguments(parser) -> None:
 
 
 def params_from(settings, args=None) -> FeatureParams:
-    return FeatureParams(max_features=getattr(args, "max_features", None) or settings.max_features,
-                         min_df=settings.min_df, max_df=settings.max_df, title_repeat=settings.title_repeat)
+    return FeatureParams.from_settings(settings, max_features=getattr(args, "max_features", None))
 
 
 def run(args, settings) -> int:

@@ -1,87 +1,87 @@
-"""``paperfeed evaluate``: offline quality of the ranking methods on real data.
+"""``paperfeed evaluate``: offline quality on real data, against arxiv-sanity-lite, paired per reader.
 
-Writes ``quality.json``, one recall@k plot per protocol, and the generated
-tables inside ``quality.md`` (hand-written text around them is kept).
+``--tune`` runs the tuning grid on the development cutoffs; without it the
+test cutoffs are run once with the configured settings. Every case's result is
+kept in ``<out>/quality/*.json`` and ``<out>/quality.md`` is regenerated from
+those files (``--report`` only regenerates).
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import dataclasses
 import os
 from pathlib import Path
 
-from recommender.evaluation import authors, citations, methods, report
-from recommender.evaluation.run import evaluate
+from recommender import artifacts
+from recommender.evaluation import report, runner
+from recommender.evaluation.cache import FeatureCache
+from recommender.evaluation.tasks import load_corpus
+from recommender.features import FeatureParams
+from recommender.models import TrainParams
 
 from .output import emit
 from .progress import bar
 
 SHARED = Path(os.environ.get("PAPERFEED_SHARED", "../shared"))
-RECIPE = methods.RecipeMethod.name
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad date {text!r}: use YYYY-MM-DD") from None
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--protocol", choices=("authors", "citations", "all"), default="all")
-    parser.add_argument("--corpus", type=Path, default=SHARED / "arxiv/corpus/arxiv-metadata-2025-2026.jsonl.xz",
-                        help="Kaggle-format snapshot for the author protocol (default: the full shared corpus)")
-    parser.add_argument("--cutoff", type=_date, default=dt.date(2026, 2, 1),
-                        help="time split for the author protocol (default 2026-02-01, the test cutoff)")
-    parser.add_argument("--window-days", type=int, default=90, help="days after the cutoff that hold the candidates")
-    parser.add_argument("--users", type=int, default=200, help="author pseudo-users sampled (fixed seed)")
+    parser.add_argument("--protocol", action="append", choices=(*runner.PROTOCOLS, "all"),
+                        help="protocol to run (repeatable; default all)")
+    parser.add_argument("--split", choices=("test", "dev"), default="test",
+                        help="test cutoffs (reported once) or development cutoffs (choose settings)")
+    parser.add_argument("--tune", action="store_true", help="run the tuning grid on the development cutoffs")
+    parser.add_argument("--report", action="store_true", help="only regenerate quality.md from the saved JSON")
+    parser.add_argument("--users", type=int, default=150, help="pseudo-users per cutoff (fixed seed)")
+    parser.add_argument("--queries", type=int, default=100, help="query papers per citation fold")
+    parser.add_argument("--corpus", type=Path, default=SHARED / "arxiv/corpus/arxiv-metadata-2025-2026.jsonl.xz")
     parser.add_argument("--citations", type=Path, default=SHARED / "arxiv/citations/paperscape_1991_1996.jsonl.gz")
-    parser.add_argument("--queries", type=int, default=300, help="query papers for the citation protocol")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for quality.md/json and plots")
-
-
-def run(args, settings) -> int:
-    payload = {"args": {k: str(v) for k, v in vars(args).items() if not k.startswith("_")}}
-    if args.protocol in ("authors", "all"):
-        payload["authors"] = _authors(args)
-    if args.protocol in ("citations", "all"):
-        payload["citations"] = _citations(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for key in ("authors", "citations"):
-        if key in payload:
-            report.plot(payload[key], args.out / f"quality_{key}.png", f"recall@k, {key} protocol")
-            report.splice(args.out / "quality.md", key, report.table(payload[key], RECIPE) +
-                          f"\n\n![recall@k, {key} protocol](quality_{key}.png)")
-    report.write_json(args.out / f"quality_{args.protocol}.json", payload)
-    summary = {p: {m: round(r["summary"]["ndcg@100"]["mean"], 4) for m, r in payload[p].items()}
-               for p in ("authors", "citations") if p in payload}
-    emit(args, summary, "\n".join(f"{p}: " + ", ".join(f"{m} nDCG@100={v}" for m, v in s.items())
-                                  for p, s in summary.items()))
-    return 0
+    parser.add_argument("--curator", type=Path,
+                        default=SHARED / "arxiv/ground_truth/dairai_ml_papers_of_the_week.jsonl")
+    parser.add_argument("--cache-dir", type=Path, help="keep fitted text features here between runs")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder of quality.md (JSON in quality/)")
 
 
 def _progress(handle):
     def advance(name, done, total):
-        handle.set_description(f"evaluate {name}")
+        handle.set_description(name[:60])
         handle.total = total
         handle.n = done
         handle.refresh()
     return advance
 
 
-def _authors(args) -> dict:
-    papers = authors.load_corpus(args.corpus)
-    task = authors.build_task(papers, args.cutoff, args.window_days, args.users, args.seed)
-    chosen = [methods.RandomMethod(), methods.RecentMethod(), methods.CentroidMethod(), methods.RecipeMethod(),
-              methods.PaperfeedMethod()]
-    with bar("evaluate", unit="user") as handle:
-        return evaluate(chosen, task, task.users, lambda u: u.relevant, args.seed, _progress(handle))
+def run(args, settings) -> int:
+    data = args.out / "quality"
+    protocols = runner.PROTOCOLS if not args.protocol or "all" in args.protocol else tuple(args.protocol)
+    summary = {}
+    if not args.report:
+        for path in (args.corpus, args.citations, args.curator):
+            if not path.exists():
+                raise FileNotFoundError(f"evaluation data missing: {path} (set PAPERFEED_SHARED or pass the path)")
+        features, train = FeatureParams.from_settings(settings), TrainParams.from_settings(settings)
+        cache = FeatureCache(args.cache_dir)
+        sources = runner.Sources(args.corpus, args.citations, args.curator)
+        split = "dev" if args.tune else args.split
+        corpus = load_corpus(args.corpus) if {"authors", "curator"} & set(protocols) else None
+        for protocol in protocols:
+            tasks = runner.build_tasks(protocol, split, sources, args.users, args.queries, corpus)
+            if args.tune:
+                variants = runner.variants_for(protocol)
+            else:
+                dev_path = data / f"dev-{protocol}.json"
+                tuned = runner.best_lite(artifacts.read_json(dev_path)) if dev_path.exists() else None
+                variants = runner.test_variants(protocol, tuned)
+            with bar("evaluate", unit="case") as handle:
+                results = runner.run_protocol(protocol, split, variants, tasks, features, train, cache, data,
+                                              _progress(handle))
+            summary[protocol] = report.headline(results)
+    written = report.write_quality_md(args.out / "quality.md", data)
+    emit(args, {"protocols": summary, "report": str(written)},
+         "\n".join(f"{p}: {line}" for p, line in summary.items()) + f"\nwrote {written}")
+    return 0
 
 
-def _citations(args) -> dict:
-    task = citations.load_task(args.citations, args.queries, seed=args.seed)
-    chosen = [citations.CitationRandom(), citations.CitationRecent(), citations.CitationRecipe(),
-              citations.CitationPaperfeed()]
-    with bar("evaluate", unit="query") as handle:
-        return evaluate(chosen, task, task.users, lambda q: task.links[q], args.seed, _progress(handle))
+def params_of(settings) -> dict:
+    return {"features": dataclasses.asdict(FeatureParams.from_settings(settings)),
+            "train": dataclasses.asdict(TrainParams.from_settings(settings))}

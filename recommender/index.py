@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import artifacts
-from .features import FeatureParams, QueryEncoder, fit_tfidf, paper_text
+from .features import (AUTHORS, CATEGORIES, TEXT, Block, FeatureParams, Features, QueryEncoder, block_scale, build_features,
+                       similar_weights)
 from .papers import Paper
 from .store import PaperStore
 
@@ -63,32 +65,35 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     papers = snapshot(store)
     if not papers:
         raise ValueError("the paper store is empty: run `paperfeed import` or `paperfeed fetch` first")
-    step(f"fitting TF-IDF on {len(papers)} papers")
-    X, names, idf = fit_tfidf((paper_text(p, params.title_repeat) for p in papers), params)
+    step(f"fitting features on {len(papers)} papers")
+    features = build_features(papers, params)
     step("writing generation")
     gens = artifacts.Generations(models_dir)
     with gens.new() as tmp:
-        _write(tmp, papers, X, names, idf, params)
+        _write(tmp, papers, features, params)
+    X = features.X
     return ComputeResult(gens.current(), X.shape[0], X.shape[1], X.nnz)
 
 
-def _write(folder: Path, papers: list[Paper], X, names, idf, params: FeatureParams) -> None:
-    cat_names = sorted({c for p in papers for c in p.categories})
-    cat_of = {c: i for i, c in enumerate(cat_names)}
+def _write(folder: Path, papers: list[Paper], features: Features, params: FeatureParams) -> None:
+    cat_of = {c: i for i, c in enumerate(features.categories)}
     cat_lists = [[cat_of[c] for c in p.categories] for p in papers]
-    artifacts.write_csr(folder / "X.npz", X)
+    artifacts.write_csr(folder / "X.npz", features.X)
     artifacts.write_npz(
         folder / "rows.npz",
         dates=np.array([to_day(p.published) for p in papers], dtype=np.int32),
         cat_indptr=np.cumsum([0] + [len(c) for c in cat_lists], dtype=np.int64),
         cat_indices=np.array([i for c in cat_lists for i in c], dtype=np.int32),
-        idf=idf,
+        idf=features.idf,
     )
     artifacts.write_json(folder / "ids.json", [p.id for p in papers])
-    artifacts.write_json(folder / "vocab.json", names)
+    artifacts.write_json(folder / "vocab.json", features.text_names)
+    artifacts.write_json(folder / "authors.json", {"keys": features.authors.keys, "labels": features.authors.labels})
     artifacts.write_json(folder / "meta.json", {
-        "params": dataclasses.asdict(params), "categories": cat_names, "papers": len(papers),
-        "features": len(names), "first_date": papers[0].published, "last_date": papers[-1].published,
+        "params": dataclasses.asdict(params), "categories": features.categories, "papers": len(papers),
+        "features": features.X.shape[1], "text_features": len(features.text_names),
+        "blocks": [dataclasses.asdict(b) for b in features.blocks],
+        "first_date": papers[0].published, "last_date": papers[-1].published,
     })
 
 
@@ -105,12 +110,14 @@ class FeatureIndex:
     dates: np.ndarray
     X: sp.csr_matrix
     XT: sp.csr_matrix
-    feature_names: list[str]
+    feature_names: list[str]  # the text block's terms
     categories: list[str]
     category_rows: dict[str, np.ndarray]
     encoder: QueryEncoder
     meta: dict
     row_of: dict[str, int] = dataclasses.field(repr=False, default_factory=dict)
+    blocks: list[Block] = dataclasses.field(default_factory=list)
+    author_labels: list[str] = dataclasses.field(repr=False, default_factory=list)
 
     @classmethod
     def load(cls, models_dir: Path, generation: str | None = None) -> "FeatureIndex":
@@ -124,15 +131,45 @@ class FeatureIndex:
         meta = artifacts.read_json(folder / "meta.json")
         ids = artifacts.read_json(folder / "ids.json")
         names = artifacts.read_json(folder / "vocab.json")
-        if len(ids) != X.shape[0] or len(names) != X.shape[1]:
-            raise ValueError(f"generation {name} is inconsistent: {len(ids)} ids for {X.shape[0]} rows")
+        # Generations written before the author and category blocks hold the text block only.
+        blocks = [Block(**b) for b in meta.get("blocks", [])] or [Block(TEXT, 0, len(names), 1.0)]
+        labels = artifacts.read_json(folder / "authors.json")["labels"] if any(
+            b.name == AUTHORS for b in blocks) else []
+        if len(ids) != X.shape[0] or blocks[-1].stop != X.shape[1] or blocks[0].stop != len(names):
+            raise ValueError(f"generation {name} is inconsistent: {len(ids)} ids and {blocks[-1].stop} columns "
+                             f"for a {X.shape[0]} x {X.shape[1]} matrix")
         return cls(
             generation=name, ids=ids, dates=rows["dates"], X=X, XT=X.T.tocsr(), feature_names=names,
             categories=meta["categories"],
             category_rows=_category_rows(rows["cat_indptr"], rows["cat_indices"], meta["categories"]),
-            encoder=QueryEncoder(names, rows["idf"], FeatureParams(**meta["params"])), meta=meta,
-            row_of={pid: i for i, pid in enumerate(ids)},
+            encoder=QueryEncoder(names, rows["idf"], FeatureParams.from_meta(meta["params"])), meta=meta,
+            row_of={pid: i for i, pid in enumerate(ids)}, blocks=blocks, author_labels=labels,
         )
+
+    @property
+    def params(self) -> FeatureParams:
+        return FeatureParams.from_meta(self.meta["params"])
+
+    @functools.cached_property
+    def similar_scale(self) -> np.ndarray | None:
+        """Per-column factors that give similar papers their own block weights (see ``features.block_scale``)."""
+        return block_scale(self.blocks, similar_weights(self.params))
+
+    def block(self, name: str) -> Block | None:
+        return next((b for b in self.blocks if b.name == name), None)
+
+    def describe(self, column: int) -> tuple[str, str]:
+        """``(block, label)`` of one feature column: a term, an author's name, or a category."""
+        for b in self.blocks:
+            if b.start <= column < b.stop:
+                i = column - b.start
+                if b.name == TEXT:
+                    return TEXT, self.feature_names[i]
+                if b.name == AUTHORS:
+                    return AUTHORS, self.author_labels[i]
+                k = len(self.categories)
+                return CATEGORIES, self.categories[i % k] + (" (primary)" if i < k else "")
+        raise IndexError(f"column {column} is outside the {self.X.shape[1]} features")
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -18,17 +18,28 @@ from sklearn.svm import LinearSVC
 
 from . import artifacts
 from .index import FeatureIndex
-from .ranking import top_rows
+from .ranking import top_rows, window_matvec
+from .settings import Settings, default
 
 ALL = "__all__"  # the model over the whole library
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    C: float = 0.3
-    max_negatives: int = 8000
-    keep: int = 1000
+    """How user models are fitted. Defaults come from the settings table (``recommender.settings``)."""
+
+    C: float = default("svm_c")
+    max_negatives: int = default("max_negatives")
+    keep: int = default("keep_recommendations")
+    hard_negatives: int = 0  # a second fit with this many hard negatives (see fit_user_weights)
     centroid_weight: float = 0.0  # blend of the library centroid into the SVM weights (see fit_user_weights)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> "TrainParams":
+        """The configured parameters (what ``train`` and the web app use), with overrides on top."""
+        values = dict(C=settings.svm_c, max_negatives=settings.max_negatives, keep=settings.keep_recommendations)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 @dataclasses.dataclass
@@ -108,17 +119,34 @@ def fit_user_weights(X, pos: np.ndarray, extra_negatives: np.ndarray, params: Tr
     """The served model for one set of positives: ``(w, b)`` with score ``X @ w + b``.
 
     Negatives are ``extra_negatives`` (explicit "not interested", the user's other
-    tags) plus a seeded sample of the rest. With ``centroid_weight`` the unit
-    centroid of the positives is added to the SVM weights, scaled to their norm:
-    still one linear model, so serving stays one mat-vec.
+    tags) plus a seeded sample of the rest. With ``hard_negatives`` a second fit
+    adds the best-scoring papers of the first that are no newer than the newest
+    positive (rows are date-sorted): papers the reader could have seen and did
+    not keep, never the new papers the feed ranks. With ``centroid_weight`` the
+    unit centroid of the positives is added to the SVM weights, scaled to their
+    norm. Either way it stays one linear model, so serving stays one mat-vec.
     """
     sampled = sample_negatives(X.shape[0], np.union1d(pos, extra_negatives), params.max_negatives, seed)
-    w, b = fit_svm(X, pos, np.union1d(sampled, extra_negatives), params.C)
+    negatives = np.union1d(sampled, extra_negatives)
+    w, b = fit_svm(X, pos, negatives, params.C)
+    if params.hard_negatives:
+        hard = _hard_negatives(X, w, pos, negatives, params.hard_negatives)
+        w, b = fit_svm(X, pos, np.union1d(negatives, hard), params.C)
     if params.centroid_weight:
         centroid = np.asarray(X[pos].mean(axis=0)).ravel()
         centroid /= np.linalg.norm(centroid) or 1.0
         w = (w + params.centroid_weight * np.linalg.norm(w) * centroid).astype(np.float32)
     return w, b
+
+
+def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best-scoring rows older than the newest positive that are neither positives nor negatives."""
+    end = int(pos.max())
+    scores = window_matvec(X, 0, end, w)
+    scores[pos[pos < end]] = -np.inf
+    scores[negatives[negatives < end]] = -np.inf
+    rows, _ = top_rows(scores, 0, None, min(k, end) or 1)
+    return rows[np.isfinite(scores[rows])] if len(rows) else rows
 
 
 def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], not_interested: list[str],

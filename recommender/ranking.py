@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
 
+from .features import TEXT
 from .ids import InvalidArxivId, parse_arxiv_id
 from .index import FeatureIndex, to_day
 
@@ -136,8 +138,17 @@ def inverted_scores(XT: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
     return np.asarray(postings.T @ query.data.astype(np.float32)).ravel()
 
 
+def similar_query(X: sp.csr_matrix, row: int, scale: np.ndarray | None) -> sp.csr_matrix:
+    """The query vector of paper ``row`` for similar papers: its features, blocks reweighted by ``scale``."""
+    query = X[row]
+    if scale is not None:
+        query.data = query.data * scale[query.indices]
+    return query
+
+
 def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int = 20, offset: int = 0):
-    """Papers most similar to ``pid`` by TF-IDF cosine. Raises ``KeyError`` for an unknown id."""
+    """Papers most similar to ``pid``: the cosine of each feature block, weighted (text, shared authors,
+    categories; weights in the generation's parameters). Raises ``KeyError`` for an unknown id."""
     _check_page(n, offset)
     base, _ = parse_arxiv_id(pid)
     row = index.row_of.get(base)
@@ -145,7 +156,7 @@ def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int 
         raise KeyError(f"{base} is not in the feature index (generation {index.generation})")
     filters = dataclasses.replace(filters, exclude=filters.exclude | {base})
     lo, hi, mask = candidate_mask(index, filters)
-    scores = inverted_scores(index.XT, index.X[row])[lo:hi]
+    scores = inverted_scores(index.XT, similar_query(index.X, row, index.similar_scale))[lo:hi]
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
 
@@ -201,18 +212,45 @@ def random_papers(index: FeatureIndex, filters: Filters = Filters(), n: int = 20
     return _result(index, rows, np.zeros(len(rows), np.float32))
 
 
-def top_terms(index: FeatureIndex, pid: str, n: int = 10) -> list[tuple[str, float]]:
-    """A paper's own highest-weighted terms."""
+def _text_part(index: FeatureIndex, pid: str) -> sp.csr_matrix:
     row = index.X[index.row_of[parse_arxiv_id(pid)[0]]]
+    return row[:, :index.blocks[0].stop] if len(index.blocks) > 1 else row
+
+
+def top_terms(index: FeatureIndex, pid: str, n: int = 10) -> list[tuple[str, float]]:
+    """A paper's own highest-weighted terms (text block only)."""
+    row = _text_part(index, pid)
     order = np.argsort(-row.data)[:n]
     return [(index.feature_names[row.indices[i]], float(row.data[i])) for i in order]
 
 
-def explain(index: FeatureIndex, pid: str, w: np.ndarray, n: int = 10) -> list[tuple[str, float]]:
-    """The terms that contributed most to a linear model's score for ``pid`` (x_i * w_i, positive only)."""
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """One feature that raised a paper's score: a term, an author or a category."""
+
+    kind: str            # "text", "authors" or "categories"
+    label: str
+    contribution: float  # x_i * w_i
+    in_library: int = 0  # authors and categories: how many of the user's papers share it
+
+
+def explain(index: FeatureIndex, pid: str, w: np.ndarray, n: int = 10,
+            library: Iterable[str] = ()) -> dict[str, list[Reason]]:
+    """The features that raised a linear model's score for ``pid`` most, per block (positive only).
+
+    With ``library`` (the user's paper ids), authors and categories say in how
+    many of those papers they occur: O(library) work.
+    """
     row = index.X[index.row_of[parse_arxiv_id(pid)[0]]]
     contributions = row.data * np.asarray(w, dtype=np.float32)[row.indices]
-    order = [i for i in np.argsort(-contributions)[:n] if contributions[i] > 0]
-    return [(index.feature_names[row.indices[i]], float(contributions[i])) for i in order]
-
-
+    rows = [index.row_of[p] for p in library if p in index.row_of]
+    shared = np.asarray((index.X[rows] != 0).sum(axis=0)).ravel() if rows else None
+    out: dict[str, list[Reason]] = {b.name: [] for b in index.blocks}
+    for i in np.argsort(-contributions):
+        if contributions[i] <= 0:
+            break
+        kind, label = index.describe(int(row.indices[i]))
+        if len(out[kind]) < n:
+            count = int(shared[row.indices[i]]) if shared is not None and kind != TEXT else 0
+            out[kind].append(Reason(kind, label, float(contributions[i]), count))
+    return out

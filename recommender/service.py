@@ -23,7 +23,7 @@ class NoModel(LookupError):
 
 
 def train_params(settings: Settings) -> TrainParams:
-    return TrainParams(C=settings.svm_c, max_negatives=settings.max_negatives, keep=settings.keep_recommendations)
+    return TrainParams.from_settings(settings)
 
 
 def resolve_ids(papers: PaperStore, raw_ids: Iterable[str]) -> list[str]:

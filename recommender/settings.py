@@ -16,6 +16,7 @@ class Setting:
     name: str
     default: object
     help: str
+    choices: tuple = ()  # allowed values, when the setting is one of a few words
 
     @property
     def env(self) -> str:
@@ -29,7 +30,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("min_df", 2, "A term must occur in at least this many papers to enter the vocabulary."),
     Setting("max_df", 0.5, "Terms in more than this fraction of papers are dropped as uninformative."),
     Setting("title_repeat", 2, "How many times the title is counted in a paper's text (titles carry the key terms)."),
-    Setting("svm_c", 0.3, "Regularisation C of the per-user LinearSVC."),
+    Setting("author_weight", 1.0, "Weight of the author block beside the text block (0 leaves authors out)."),
+    Setting("author_min_papers", 2, "An author gets a feature column once they have this many papers."),
+    Setting("author_names", "full", "How author names are normalised: `full` (every name part) or `initials` (first initial and last name).",
+            choices=("full", "initials")),
+    Setting("category_weight", 0.3, "Weight of the category block (primary and listed categories; 0 leaves it out)."),
+    Setting("similar_author_weight", 1.0, "Weight of shared authors in similar papers."),
+    Setting("similar_category_weight", 0.3, "Weight of shared categories in similar papers."),
+    Setting("svm_c", 0.03, "Regularisation C of the per-user LinearSVC."),
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once (joblib)."),
@@ -42,6 +50,11 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def default(name: str):
+    """The default of one setting: the one place defaults live (parameter classes read them here)."""
+    return _BY_NAME[name].default
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :func:`load_settings`."""
@@ -52,6 +65,12 @@ class Settings:
     min_df: int
     max_df: float
     title_repeat: int
+    author_weight: float
+    author_min_papers: int
+    author_names: str
+    category_weight: float
+    similar_author_weight: float
+    similar_category_weight: float
     svm_c: float
     max_negatives: int
     keep_recommendations: int
@@ -73,9 +92,15 @@ class Settings:
 def _coerce(setting: Setting, value):
     kind = type(setting.default)
     try:
-        return kind(value)
+        value = kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"setting {setting.name} ({setting.env}) must be {kind.__name__}, got {value!r}") from None
+    if setting.choices and value not in setting.choices:
+        raise ValueError(f"setting {setting.name} ({setting.env}) must be one of {', '.join(setting.choices)}, "
+                         f"got {value!r}")
+    if kind in (int, float) and value < 0:
+        raise ValueError(f"setting {setting.name} ({setting.env}) must not be negative, got {value!r}")
+    return value
 
 
 def load_settings(environ=None, **overrides) -> Settings:

@@ -47,8 +47,8 @@ def topic_of(pid: str) -> str:
     return "A" if (int(pid.split(".")[1]) - 1) % 2 == 0 else "B"
 
 
-def build_index(settings, papers=None) -> FeatureIndex:
+def build_index(settings, papers=None, params: FeatureParams | None = None) -> FeatureIndex:
     with PaperStore(settings.papers_path) as store:
         store.upsert_many(papers or make_papers())
-        compute_generation(store, settings.models_dir, FeatureParams(min_df=1, max_df=1.0))
+        compute_generation(store, settings.models_dir, params or FeatureParams(min_df=1, max_df=1.0))
     return FeatureIndex.load(settings.models_dir)

@@ -17,7 +17,9 @@ def index(settings):
 
 def test_rows_are_date_sorted_and_aligned_with_ids(index):
     assert np.all(np.diff(index.dates) >= 0)
-    assert index.ids[0] == "2504.00001" and index.X.shape == (16, len(index.feature_names))
+    assert index.ids[0] == "2504.00001" and index.X.shape == (16, index.blocks[-1].stop)
+    assert [b.name for b in index.blocks] == ["text", "authors", "categories"]
+    assert index.blocks[0].stop == len(index.feature_names)  # the text block's terms come first
 
 
 def test_similar_returns_same_topic_first(index):
@@ -98,9 +100,10 @@ def test_explain_and_top_terms(index):
     terms = dict(ranking.top_terms(index, "2504.00002", n=20))
     assert "protein" in terms or "protein folding" in terms
     model = train_user(index, 1, {"qec": ["2504.00001", "2504.00003"]}, [], tags_version=1)
-    reasons = ranking.explain(index, "2504.00007", model.weights(["qec"])[0], n=5)
-    assert reasons and all(weight > 0 for _, weight in reasons)
-    assert any(t in ("qubits", "surface code", "error correction", "surface", "code", "qubit") for t, _ in reasons)
+    terms = ranking.explain(index, "2504.00007", model.weights(["qec"])[0], n=5)["text"]
+    assert 0 < len(terms) <= 5 and all(r.contribution > 0 and r.kind == "text" for r in terms)
+    assert any(r.label in ("qubits", "surface code", "error correction", "surface", "code", "qubit") for r in terms)
+    assert all(t in index.feature_names for t in dict(ranking.top_terms(index, "2504.00007", n=50)))
 
 
 @pytest.mark.parametrize("lo, hi", [(0, 40), (3, 17), (39, 40), (5, 5)])

@@ -346,3 +346,27 @@ def test_forms_need_a_login(client):
     token = csrf(client)
     response = client.post(f"/papers/{PID}/tag", data={"tag": "x", "csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_paper_page_names_the_authors_you_follow(client, app, web_settings):
+    from collections import defaultdict
+
+    from recommender.features import author_key
+
+    with PaperStore(web_settings.papers_path, readonly=True) as store:
+        by_author = defaultdict(set)
+        for p in store.iter_papers():
+            for name in p.authors:
+                by_author[author_key(name)].add(p.id)
+    key, ids = max(by_author.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    ids = sorted(ids)
+    token = register(client, "bob")
+    tag(client, token, "people", *ids[:-1])
+    app.extensions["paperfeed"].wait_for_retrains()
+    page = get(client, f"/papers/{ids[-1]}")
+    why = page.split('aria-label="Why recommended"', 1)[1].split("</section>", 1)[0]
+    found = re.findall(r"by <strong>([^<]+)</strong> \(in (\d+) of your papers\)", why)
+    assert (key, str(len(ids) - 1)) in [(author_key(html.unescape(n)), k) for n, k in found]
+    api = client.get(f"/api/papers/{ids[-1]}").json["why"]
+    assert {"name": html.unescape(found[0][0]), "in_library": int(found[0][1])} in api["authors"]
+    assert api["score"] == pytest.approx(float(re.search(r"<strong>(-?\d+\.\d\d)</strong>", why).group(1)), abs=0.01)

@@ -112,6 +112,12 @@ def paper(raw_id: str):
     if lib is not None:
         data["tags"] = lib.tags_of().get(pid, [])
         data["not_interested"] = pid in lib.hidden
+        why = feeds.explanation(idx, lib, pid) if pid in idx.row_of else None
+        data["why"] = None if why is None else {
+            "tag": why["tag"], "score": round(why["score"], 4),
+            "terms": [{"term": t, "weight": round(w, 4)} for t, w in why["terms"]],
+            "authors": [{"name": r.label, "in_library": r.in_library} for r in why["authors"]],
+            "categories": [{"category": r.label, "in_library": r.in_library} for r in why["categories"]]}
     return jsonify(data)
 
 

@@ -11,7 +11,10 @@ import datetime as dt
 from flask import abort
 from werkzeug.datastructures import MultiDict
 
+import numpy as np
+
 from recommender import ranking, service
+from recommender.features import AUTHORS, CATEGORIES, TEXT
 from recommender.ids import InvalidArxivId, parse_arxiv_id
 from recommender.index import FeatureIndex, from_day
 from recommender.models import ALL
@@ -172,3 +175,31 @@ def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict
 
 def model_tags(model) -> list[str]:
     return [t for t in (model.tags if model else []) if t != ALL]
+
+
+def explanation(idx, lib, pid):
+    """The model (tag) that scores this paper highest, its score, and the terms, authors and categories
+    that drove it (authors and categories with how many of the user's papers share them)."""
+    if lib is None or lib.model is None or lib.model.generation != idx.generation:
+        return None
+    model = lib.model
+    row = idx.X[idx.row_of[pid]]
+    scores = np.asarray(row @ model.W.T).ravel() + model.b
+    best = int(np.argmax(scores))
+    library = {p for ids in lib.tags.values() for p in ids}
+    reasons = ranking.explain(idx, pid, model.W[best], n=8, library=library)
+    tag = model.tags[best]
+    return {"tag": None if tag == ALL else tag, "score": float(scores[best]),
+            "terms": [(r.label, r.contribution) for r in reasons.get(TEXT, [])],
+            "authors": [r for r in reasons.get(AUTHORS, [])[:3] if r.in_library],
+            "categories": _distinct_categories(reasons.get(CATEGORIES, []))}
+
+
+def _distinct_categories(reasons, n=2):
+    """Category reasons by name (the primary and listed columns of one category count once)."""
+    seen = {}
+    for r in reasons:
+        name = r.label.removesuffix(" (primary)")
+        if r.in_library and name not in seen and len(seen) < n:
+            seen[name] = dataclasses.replace(r, label=name)
+    return list(seen.values())

@@ -67,7 +67,7 @@ SPEC = {
             _query("category", "an arXiv category such as cs.LG"),
             _query("hide_tagged", "0 or 1 (default 1 for rec)"),
             LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0})])},
-        "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags)", {"200": _json(_ref("Paper"))},
+        "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags, and why your model scores it)", {"200": _json(_ref("Paper"))},
                                         params=[PID])},
         "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, params=[PID, LIMIT])},
         "/api/papers/{id}/not-interested": {
@@ -119,7 +119,10 @@ SPEC = {
             "Feed": {"type": "object", "properties": {
                 "papers": {"type": "array", "items": _ref("PaperCard")}, "total": {"type": "integer"},
                 "mode": {"type": "string"}, "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"}}},
-            "Paper": {"type": "object"},
+            "Paper": {"type": "object", "properties": {
+                "why": {"type": ["object", "null"], "description": "logged in, with a model: the best model (tag), "
+                        "its score, and the terms, authors and categories that raised it (authors and categories "
+                        "with how many of your papers share them)"}}},
             "TagChange": {"type": "object", "properties": {
                 "tag": {"type": "string"}, "id": {"type": "string"}, "changed": {"type": "boolean"},
                 "tags": {"type": "array", "items": {"type": "string"}}}},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -97,22 +96,9 @@ def paper(raw_id: str):
         similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None)
     return render_template(
         "paper.html", paper=found, top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
-        why=_why(idx, lib, pid) if in_index else None, similar=similar,
+        why=feeds.explanation(idx, lib, pid) if in_index else None, similar=similar,
         tags=lib.tags_of().get(pid, []) if lib else [], user_tags=sorted(lib.tags) if lib else [],
         not_interested=lib is not None and pid in lib.hidden)
-
-
-def _why(idx, lib, pid):
-    """The model (tag) that scores this paper highest, its score, and the terms that drove it."""
-    if lib is None or lib.model is None or lib.model.generation != idx.generation:
-        return None
-    model = lib.model
-    row = idx.X[idx.row_of[pid]]
-    scores = np.asarray(row @ model.W.T).ravel() + model.b
-    best = int(np.argmax(scores))
-    terms = ranking.explain(idx, pid, model.W[best], n=8)
-    tag = model.tags[best]
-    return {"tag": None if tag == ALL else tag, "score": float(scores[best]), "terms": terms}
 
 
 @bp.get("/library")

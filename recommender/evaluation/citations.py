@@ -1,110 +1,78 @@
-"""Similar papers against real citations (paperscape 1991-1996, titles only).
+"""Similar papers against real citations (paperscape 1991-1996: titles, authors, categories).
 
 For a query paper the relevant items are the papers it cites and the papers
-that cite it, within the set. Every other paper is a candidate.
+that cite it, within the set; every other paper is a candidate. There are no
+abstracts. Author names are part of the data on both sides: they leak nothing
+here, since a citation is not defined by a shared name, and arxiv-sanity-lite's
+own text has them.
+
+The eligible queries (at least 3 links) are shuffled once with a fixed seed and
+cut into folds: folds 0-2 choose settings, folds 3-5 are reported once.
 """
 from __future__ import annotations
 
 import dataclasses
 import gzip
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.svm import LinearSVC
 
-from ..features import FeatureParams, fit_tfidf
-from ..ranking import inverted_scores
-from .methods import RECIPE_SVM, Method, recipe_features
+from ..papers import Paper
+from .tasks import Case, Task
+
+DEV_FOLDS = (0, 1, 2)
+TEST_FOLDS = (3, 4, 5)
 
 
 @dataclasses.dataclass
-class CitationTask:
-    ids: list[str]
-    titles: list[str]
+class CitationData:
+    papers: list[Paper]
     links: list[np.ndarray]  # per paper: rows it cites or is cited by
-    users: list[int]         # query rows
-    directed_edges: int      # citations inside the set (A cites B), before symmetrising
+    cites: list[np.ndarray]  # per paper: rows it cites
+    eligible: np.ndarray     # query rows in their shuffled order
+    directed_edges: int      # citations inside the set (A cites B, A != B), before symmetrising
 
 
-def load_task(path: Path, n_queries: int = 300, min_links: int = 3, seed: int = 0) -> CitationTask:
+def _paper(record: dict) -> Paper:
+    yymm = record["id"].rsplit("/", 1)[-1][:4]
+    year = 1900 + int(yymm[:2]) if int(yymm[:2]) > 90 else 2000 + int(yymm[:2])
+    date = f"{year}-{yymm[2:]}-01"
+    return Paper(id=record["id"], version=1, title=record.get("title") or "", abstract="",
+                 authors=tuple(record.get("authors") or ()), categories=tuple(record.get("categories") or ()),
+                 published=date, updated=date)
+
+
+def load_data(path: Path, min_links: int = 3, seed: int = 0) -> CitationData:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
     row = {r["id"]: i for i, r in enumerate(records)}
     neighbours = [set() for _ in records]
-    directed = 0
+    cites = [set() for _ in records]
     for i, record in enumerate(records):
         for ref in set(record.get("refs") or ()):
             j = row.get(ref)
             if j is not None and j != i:
-                directed += 1
+                cites[i].add(j)
                 neighbours[i].add(j)
                 neighbours[j].add(i)
-    eligible = [i for i, n in enumerate(neighbours) if len(n) >= min_links and records[i]["title"].strip()]
-    picked = np.random.default_rng(seed).choice(len(eligible), size=min(n_queries, len(eligible)), replace=False)
-    return CitationTask([r["id"] for r in records], [r["title"] for r in records],
-                        [np.array(sorted(n), dtype=np.int64) for n in neighbours], sorted(eligible[i] for i in picked),
-                        directed)
+    eligible = np.array([i for i, n in enumerate(neighbours) if len(n) >= min_links and records[i]["title"].strip()])
+    order = np.random.default_rng(seed).permutation(len(eligible))
+    as_rows = lambda sets: [np.array(sorted(s), dtype=np.int64) for s in sets]  # noqa: E731
+    return CitationData([_paper(r) for r in records], as_rows(neighbours), as_rows(cites), eligible[order],
+                        sum(len(c) for c in cites))
 
 
-def _without_self(scores: np.ndarray, query: int) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64).copy()
-    scores[query] = -np.inf  # the query is not its own neighbour
-    return scores
-
-
-class CitationRandom(Method):
-    name = "random"
-
-    def scores(self, query):
-        return _without_self(np.random.default_rng(query).random(len(self.task.ids)), query)
-
-
-class CitationRecent(Method):
-    """Newest first: old-style ids sort by YYMM after the archive prefix."""
-
-    name = "most recent"
-
-    def prepare(self, task):
-        super().prepare(task)
-        self.order = np.array([int(pid.rsplit("/", 1)[-1][:4]) for pid in task.ids], dtype=np.float64)
-
-    def scores(self, query):
-        return _without_self(self.order, query)
-
-
-class CitationRecipe(Method):
-    """arxiv-sanity-lite's similar papers: an SVM with the query as the only positive, over all papers."""
-
-    name = "arxiv-sanity-lite recipe"
-
-    def prepare(self, task):
-        super().prepare(task)
-        self.X = recipe_features(task.titles)
-
-    def scores(self, query):
-        y = np.zeros(self.X.shape[0])
-        y[query] = 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            svm = LinearSVC(**RECIPE_SVM).fit(self.X, y)
-        return _without_self(svm.decision_function(self.X), query)
-
-
-class CitationPaperfeed(Method):
-    """Paperfeed's similar papers: TF-IDF cosine through the inverted index, as ``ranking.similar`` does."""
-
-    name = "paperfeed"
-
-    def __init__(self, params: FeatureParams = FeatureParams(), name: str = "paperfeed"):
-        self.params, self.name = params, name
-
-    def prepare(self, task):
-        super().prepare(task)
-        self.X = fit_tfidf(task.titles, self.params)[0]
-        self.XT = self.X.T.tocsr()
-
-    def scores(self, query):
-        return _without_self(inverted_scores(self.XT, self.X[query]), query)
+def build_task(data: CitationData, fold: int, n_queries: int = 100, split: str = "dev") -> Task:
+    """Fold ``fold`` of the shuffled queries; every other paper is a candidate for each query."""
+    queries = data.eligible[fold * n_queries:(fold + 1) * n_queries]
+    if len(queries) < n_queries:
+        raise ValueError(f"fold {fold} of {n_queries} queries needs {(fold + 1) * n_queries} eligible papers, "
+                         f"there are {len(data.eligible)}")
+    everyone = np.arange(len(data.papers), dtype=np.int64)
+    cases = []
+    for q in sorted(int(q) for q in queries):
+        candidates = np.delete(everyone, q)
+        links = data.links[q]
+        cases.append(Case(data.papers[q].id, np.array([q]), candidates, links - (links > q)))
+    return Task("citations", split, f"fold {fold}", data.papers, cases)

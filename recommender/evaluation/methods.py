@@ -1,118 +1,201 @@
-"""The ranking methods compared, each scoring a task's candidates for one pseudo-user.
+"""The ranking methods compared. Each scores one case's candidates.
 
-``paperfeed`` calls the served training code (:func:`recommender.models.fit_user_weights`),
-so what is measured is what users get.
+``Paperfeed`` calls the served training code (:func:`recommender.models.fit_user_weights`)
+on features built by the served :func:`recommender.features.build_features`, with the
+configured settings unless a tuning run overrides them: what is measured is what
+users get. ``Recipe`` is arxiv-sanity-lite, reproduced exactly (see RECIPE_*).
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
+import zlib
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from ..features import FeatureParams, fit_tfidf, paper_text
+from ..features import Block, FeatureParams
 from ..models import TrainParams, fit_user_weights
-from .authors import AuthorTask, PseudoUser
+from ..ranking import inverted_scores, similar_query
+from ..features import block_scale, similar_weights
+from .cache import FeatureCache, stripped, stripped_recipe
+from .tasks import Case, Task
 
-# arxiv-sanity-lite's compute.py and serve.py settings, reproduced exactly.
-RECIPE_TFIDF = dict(strip_accents="unicode", lowercase=True, stop_words="english",
+# arxiv-sanity-lite's compute.py (TfidfVectorizer arguments) and serve.py (LinearSVC), as the project runs them.
+# It pins scikit-learn 1.0.1, whose LinearSVC defaults to dual=True; today's default ("auto") would pick the
+# primal solver on a corpus with more papers than features, so dual=True is spelled out.
+RECIPE_TFIDF = dict(strip_accents="unicode", lowercase=True, analyzer="word", stop_words="english",
                     token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2), max_features=20000,
-                    min_df=5, max_df=0.1, sublinear_tf=True, dtype=np.float32)
+                    norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True, max_df=0.1, min_df=5,
+                    dtype=np.float32)
 RECIPE_SVM = dict(class_weight="balanced", C=0.01, tol=1e-6, max_iter=10000, dual=True)
 
 
-def recipe_features(texts: list[str]) -> sp.csr_matrix:
-    return sp.csr_matrix(TfidfVectorizer(**RECIPE_TFIDF).fit_transform(texts), dtype=np.float32)
+def lite_text(paper) -> str:
+    """lite's compute.py: ``' '.join([title, summary, author_str])``, the names joined by spaces."""
+    return " ".join([paper.title, paper.abstract, " ".join(paper.authors)])
+
+
+def lite_text_without_authors(paper) -> str:
+    return " ".join([paper.title, paper.abstract])
+
+
+def case_seed(case: Case) -> int:
+    return zlib.crc32(case.id.encode())
 
 
 class Method:
     name = "method"
 
-    def prepare(self, task: AuthorTask) -> None:
+    def prepare(self, task: Task, cache: FeatureCache) -> None:
         self.task = task
 
-    def scores(self, user: PseudoUser) -> np.ndarray:
+    def scores(self, case: Case) -> np.ndarray:
         raise NotImplementedError
+
+    def config(self) -> dict:
+        return {}
 
 
 class RandomMethod(Method):
     name = "random"
 
-    def scores(self, user):
-        return np.random.default_rng(len(user.library)).random(len(self.task.candidates))
+    def scores(self, case):
+        return np.random.default_rng(case_seed(case)).random(len(case.candidates))
 
 
 class RecentMethod(Method):
     name = "most recent"
 
-    def prepare(self, task):
-        super().prepare(task)
-        self.dates = task.candidate_dates.astype(np.float64)
+    def prepare(self, task, cache):
+        super().prepare(task, cache)
+        self.days = np.array([np.datetime64(p.published, "D").astype(np.int64) for p in task.papers], np.float64)
 
-    def scores(self, user):
-        return self.dates
-
-
-class _TextMethod(Method):
-    """Shares one feature matrix per task between the methods that use Paperfeed's features."""
-
-    _cache: dict = {}
-
-    def features(self, task: AuthorTask, params: FeatureParams) -> sp.csr_matrix:
-        key = (id(task), params)
-        if key not in self._cache:
-            self._cache.clear()
-            self._cache[key] = fit_tfidf([paper_text(p, params.title_repeat) for p in task.papers], params)[0]
-        return self._cache[key]
+    def scores(self, case):
+        return self.days[case.candidates]
 
 
-class CentroidMethod(_TextMethod):
-    name = "centroid"
+class Recipe(Method):
+    """arxiv-sanity-lite: its TF-IDF, then ``LinearSVC`` over every paper with the library as positives.
 
-    def prepare(self, task):
-        super().prepare(task)
-        self.X = self.features(task, FeatureParams())
-        self.Xc = self.X[task.candidates]
+    For similar papers lite runs the same SVM with the query paper as the only positive.
+    """
 
-    def scores(self, user):
-        centroid = np.asarray(self.X[user.library].mean(axis=0)).ravel()
-        return self.Xc @ (centroid / (np.linalg.norm(centroid) or 1.0))
+    def __init__(self, name: str = "arxiv-sanity-lite", tfidf: dict | None = None, C: float = RECIPE_SVM["C"],
+                 text_of=lite_text):
+        self.name, self.tfidf, self.C, self.text_of = name, {**RECIPE_TFIDF, **(tfidf or {})}, C, text_of
 
+    def prepare(self, task, cache):
+        super().prepare(task, cache)
+        self.X, self.vectorizer = cache.recipe(task, self.tfidf, self.text_of)
 
-class RecipeMethod(Method):
-    """arxiv-sanity-lite: its own TF-IDF, LinearSVC(C=0.01) over all papers, library as positives."""
-
-    name = "arxiv-sanity-lite recipe"
-
-    def prepare(self, task):
-        super().prepare(task)
-        self.X = recipe_features([f"{p.title} {p.abstract}" for p in task.papers])  # no author names here
-
-    def scores(self, user):
-        y = np.zeros(self.X.shape[0])
-        y[user.library] = 1
+    def scores(self, case):
+        X = stripped_recipe(self.X, self.vectorizer, self.task, case, self.text_of)
+        y = np.zeros(X.shape[0])
+        y[case.positives] = 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            svm = LinearSVC(**RECIPE_SVM).fit(self.X, y)
-        return svm.decision_function(self.X[self.task.candidates])
+            svm = LinearSVC(**{**RECIPE_SVM, "C": self.C}).fit(X, y)
+        return svm.decision_function(X[case.candidates])
+
+    def config(self):
+        tfidf = {k: v for k, v in self.tfidf.items() if k in ("max_features", "min_df", "max_df")}
+        return {"C": self.C, "text": self.text_of.__name__, **tfidf}
 
 
-class PaperfeedMethod(_TextMethod):
-    """Paperfeed's model as served: its features and ``fit_user_weights`` with sampled negatives."""
+class Paperfeed(Method):
+    """The served model: Paperfeed's feature blocks and ``fit_user_weights``."""
 
-    def __init__(self, params: TrainParams = TrainParams(), features: FeatureParams = FeatureParams(),
-                 name: str = "paperfeed"):
-        self.params, self.feature_params, self.name = params, features, name
+    def __init__(self, name: str = "paperfeed", features: FeatureParams | None = None,
+                 train: TrainParams | None = None):
+        self.name = name
+        self.feature_params = features or FeatureParams()
+        self.train_params = train or TrainParams()
 
-    def prepare(self, task):
-        super().prepare(task)
-        self.X = self.features(task, self.feature_params)
-        self.Xc = self.X[task.candidates]
+    def prepare(self, task, cache):
+        super().prepare(task, cache)
+        self.features = cache.features(task, self.feature_params)
 
-    def scores(self, user):
-        w, b = fit_user_weights(self.X, user.library, np.empty(0, np.int64), self.params,
-                                seed=len(user.library))
-        return self.Xc @ w + b
+    def fit(self, X, case: Case, extra_negatives=None):
+        extra = np.empty(0, np.int64) if extra_negatives is None else extra_negatives
+        return fit_user_weights(X, case.positives, extra, self.train_params, seed=case_seed(case))
+
+    def scores(self, case):
+        with stripped(self.features, self.feature_params, self.task, case) as X:
+            w, b = self.fit(X, case)
+            return X[case.candidates] @ w + b
+
+    def config(self):
+        return {**dataclasses.asdict(self.feature_params), **dataclasses.asdict(self.train_params)}
+
+
+class PaperfeedSimilar(Paperfeed):
+    """Similar papers as served: the weighted block cosine through the inverted index (``ranking.similar``)."""
+
+    def prepare(self, task, cache):
+        super().prepare(task, cache)
+        self.XT = self.features.X.T.tocsr()
+        self.scale = block_scale(self.features.blocks, similar_weights(self.feature_params))
+
+    def scores(self, case):
+        query = similar_query(self.features.X, int(case.positives[0]), self.scale)
+        return inverted_scores(self.XT, query)[case.candidates]
+
+
+class PaperfeedFeedback(Paperfeed):
+    """Explicit feedback, simulated: the reader marks the ``marks`` best-ranked papers of a first feed that
+    they would not pick as "not interested".
+
+    Both variants hide the marked papers, as the served feed does, so the
+    difference between them is what retraining on the marks (``retrain``) adds.
+    """
+
+    def __init__(self, name: str, features: FeatureParams | None = None, train: TrainParams | None = None,
+                 marks: int = 10, retrain: bool = True):
+        super().__init__(name, features, train)
+        self.marks, self.retrain = marks, retrain
+
+    def scores(self, case):
+        with stripped(self.features, self.feature_params, self.task, case) as X:
+            Xc = X[case.candidates]
+            w, b = self.fit(X, case)
+            first = Xc @ w + b
+            relevant = set(case.relevant.tolist())
+            marked = np.array([i for i in np.argsort(-first, kind="stable")[:self.marks + len(relevant)]
+                               if i not in relevant][:self.marks], dtype=np.int64)
+            scores = first
+            if self.retrain:
+                w, b = self.fit(X, case, extra_negatives=case.candidates[marked])
+                scores = Xc @ w + b
+            scores = scores.astype(np.float64)
+            scores[marked] = -np.inf
+            return scores
+
+    def config(self):
+        return {**super().config(), "marks": self.marks, "retrain": self.retrain}
+
+
+class PaperfeedEmbedding(Paperfeed):
+    """An optional dense block: sentence embeddings (one unit vector per paper) beside the sparse blocks.
+
+    ``embeddings(ids)`` returns a float32 array with one row per id (unit rows; zeros where a paper has no
+    embedding). The block is scaled by ``weight`` and trained with the rest, so the model stays linear.
+    """
+
+    def __init__(self, name: str, features: FeatureParams | None = None, train: TrainParams | None = None,
+                 weight: float = 0.5, embeddings=None):
+        super().__init__(name, features, train)
+        self.weight, self.embeddings = weight, embeddings
+
+    def prepare(self, task, cache):
+        super().prepare(task, cache)
+        E = self.embeddings([p.id for p in task.papers]) * np.float32(self.weight)
+        base = self.features
+        X = sp.hstack([base.X, sp.csr_matrix(E)], format="csr", dtype=np.float32)
+        block = Block("embedding", base.X.shape[1], X.shape[1], self.weight)
+        self.features = dataclasses.replace(base, X=X, blocks=[*base.blocks, block])
+
+    def config(self):
+        return {**super().config(), "embedding_weight": self.weight}

@@ -56,3 +56,29 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def recall_curve(scores: np.ndarray, relevant: np.ndarray, rng: np.random.Generator, ks: np.ndarray) -> np.ndarray:
     ranks = ranks_of(scores, relevant, rng)
     return np.searchsorted(ranks, ks, side="right") / len(relevant)
+
+
+def paired(a, b, n_boot: int = 10000, seed: int = 0, tie: float = 1e-9) -> dict:
+    """Paired comparison of method A against baseline B over the same cases.
+
+    Returns the means, their difference with a percentile-bootstrap 95% interval
+    (cases resampled with replacement), the relative change of the means with
+    its interval from the same resamples, and the wins, losses and ties of A.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError("paired values need two equal-length, non-empty lists")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(a), size=(n_boot, len(a)))
+    mean_a, mean_b = a[picks].mean(axis=1), b[picks].mean(axis=1)
+    diff = a - b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = mean_a / mean_b - 1
+    rel[~np.isfinite(rel)] = np.nan  # a resample whose baseline mean is 0 has no relative change
+    return {
+        "n": len(a), "mean_a": float(a.mean()), "mean_b": float(b.mean()),
+        "diff": float(diff.mean()), "diff_ci": [float(v) for v in np.percentile(mean_a - mean_b, [2.5, 97.5])],
+        "rel": float(a.mean() / b.mean() - 1) if b.mean() else float("nan"),
+        "rel_ci": [float(v) for v in np.nanpercentile(rel, [2.5, 97.5])] if b.mean() else [float("nan")] * 2,
+        "wins": int((diff > tie).sum()), "losses": int((diff < -tie).sum()), "ties": int((np.abs(diff) <= tie).sum()),
+    }

@@ -1,4 +1,4 @@
-"""Run methods over a protocol's users and collect metrics, curves and timings."""
+"""Run methods over a task's cases and keep every case's metrics (the paired tests need them)."""
 from __future__ import annotations
 
 import time
@@ -6,37 +6,43 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .cache import FeatureCache
 from .metrics import recall_curve, summarize, user_metrics
+from .tasks import Task
 
 CURVE_KS = np.array([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+KEPT = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr", "auc")
 
 
-def evaluate(methods: Sequence, task, users: Sequence, relevant: Callable, seed: int = 0,
+def evaluate(methods: Sequence, task: Task, cache: FeatureCache, seed: int = 0,
              progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Score every method on every user.
+    """Score every method on every case of ``task``.
 
-    ``relevant(user)`` gives the candidate positions that count as hits. Returns,
-    per method name: metric summary, mean recall curve, and seconds per user.
+    Returns, per method name: its configuration, per-case metrics (``per_case``,
+    in the order of ``task.cases``), their summary, the mean recall curve, and
+    seconds per case (training and scoring) and for preparing features.
     """
     results = {}
     for method in methods:
         start = time.perf_counter()
-        method.prepare(task)
+        method.prepare(task, cache)
         prepare_s = time.perf_counter() - start
         rng = np.random.default_rng(seed)
         rows, curves = [], []
         start = time.perf_counter()
-        for i, user in enumerate(users):
-            scores = method.scores(user)
-            rows.append(user_metrics(scores, relevant(user), rng))
-            curves.append(recall_curve(scores, relevant(user), rng, CURVE_KS))
+        for i, case in enumerate(task.cases):
+            scores = method.scores(case)
+            metrics = user_metrics(scores, case.relevant, rng)
+            rows.append({"case": case.id, **{k: round(metrics[k], 5) for k in KEPT}})
+            curves.append(recall_curve(scores, case.relevant, rng, CURVE_KS))
             if progress:
-                progress(method.name, i + 1, len(users))
+                progress(f"{task.protocol} {task.name} {method.name}", i + 1, len(task.cases))
         results[method.name] = {
-            "summary": summarize(rows),
+            "config": method.config(),
+            "summary": summarize([{k: r[k] for k in KEPT} for r in rows]),
             "recall_curve": {"k": CURVE_KS.tolist(), "recall": np.mean(curves, axis=0).round(4).tolist()},
-            "seconds_per_user": (time.perf_counter() - start) / len(users),
-            "prepare_seconds": prepare_s,
-            "per_user": rows,
+            "seconds_per_case": round((time.perf_counter() - start) / len(task.cases), 4),
+            "prepare_seconds": round(prepare_s, 2),
+            "per_case": rows,
         }
     return results

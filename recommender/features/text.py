@@ -1,4 +1,4 @@
-"""TF-IDF features over title and abstract, stored without pickles.
+"""The text block: TF-IDF over title and abstract.
 
 Choices, starting from arxiv-sanity's (unigrams and bigrams, sublinear tf,
 English stop words) with these changes:
@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .papers import Paper
+from ..papers import Paper
 
 TOKEN_PATTERN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
 _LATEX = re.compile(r"\\[a-zA-Z]+|\$+|[{}^_]")
@@ -34,33 +34,28 @@ def preprocess(text: str) -> str:
     return _LATEX.sub(" ", text).lower()
 
 
-@dataclasses.dataclass(frozen=True)
-class FeatureParams:
-    max_features: int = 200000
-    min_df: int = 2
-    max_df: float = 0.5
-    ngram_max: int = 2
-    title_repeat: int = 2
+def text_vectorizer(params, vocabulary=None) -> TfidfVectorizer:
+    """The TF-IDF vectorizer for ``params`` (a :class:`~recommender.features.FeatureParams`).
 
-    def vectorizer(self, vocabulary=None) -> TfidfVectorizer:
-        return TfidfVectorizer(
-            preprocessor=preprocess, strip_accents="unicode", stop_words="english",
-            token_pattern=TOKEN_PATTERN, ngram_range=(1, self.ngram_max),
-            max_features=None if vocabulary is not None else self.max_features,
-            min_df=1 if vocabulary is not None else self.min_df,
-            max_df=1.0 if vocabulary is not None else self.max_df,
-            sublinear_tf=True, norm="l2", dtype=np.float32, vocabulary=vocabulary,
-        )
+    With a saved ``vocabulary`` it only transforms (queries), so df bounds do not apply.
+    """
+    return TfidfVectorizer(
+        preprocessor=preprocess, strip_accents="unicode", stop_words="english",
+        token_pattern=TOKEN_PATTERN, ngram_range=(1, params.ngram_max),
+        max_features=None if vocabulary is not None else params.max_features,
+        min_df=1 if vocabulary is not None else params.min_df,
+        max_df=1.0 if vocabulary is not None else params.max_df,
+        sublinear_tf=True, norm="l2", dtype=np.float32, vocabulary=vocabulary,
+    )
 
 
-def fit_tfidf(texts: Iterable[str], params: FeatureParams) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
+def fit_tfidf(texts: Iterable[str], params) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
     """Fit TF-IDF; returns ``(X, feature_names, idf)`` with X float32 CSR, rows l2-normalised.
 
     Raises ``ValueError`` if the corpus is too small for ``min_df``.
     """
     texts = list(texts)
-    params = _fit_to_corpus(params, len(texts))
-    vectorizer = params.vectorizer()
+    vectorizer = text_vectorizer(_fit_to_corpus(params, len(texts)))
     try:
         X = vectorizer.fit_transform(texts)
     except ValueError as exc:
@@ -70,7 +65,7 @@ def fit_tfidf(texts: Iterable[str], params: FeatureParams) -> tuple[sp.csr_matri
     return X, vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
 
 
-def _fit_to_corpus(params: FeatureParams, n_docs: int) -> FeatureParams:
+def _fit_to_corpus(params, n_docs: int):
     """A tiny corpus (a demo fetch of a few dozen papers) cannot meet min_df; relax it."""
     if n_docs < 20 * params.min_df:
         return dataclasses.replace(params, min_df=1, max_df=1.0)
@@ -83,9 +78,9 @@ class QueryEncoder:
     Rebuilt from the saved vocabulary and idf, so no pickled vectorizer is loaded.
     """
 
-    def __init__(self, feature_names: list[str], idf: np.ndarray, params: FeatureParams):
+    def __init__(self, feature_names: list[str], idf: np.ndarray, params):
         vocabulary = {term: i for i, term in enumerate(feature_names)}
-        self._vectorizer = params.vectorizer(vocabulary=vocabulary)
+        self._vectorizer = text_vectorizer(params, vocabulary=vocabulary)
         self._vectorizer.idf_ = idf.astype(np.float64)
 
     def encode(self, text: str) -> sp.csr_matrix:

@@ -1,0 +1,130 @@
+"""Run protocols on their development or test cutoffs and keep every case's result as JSON.
+
+One file per protocol and split (``<out>/<split>-<protocol>.json``), rewritten
+atomically after every (variant, cutoff), so a killed run resumes where it
+stopped and a finished one is not run again unless its configuration changed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .. import artifacts
+from ..features import FeatureParams
+from ..models import TrainParams
+from . import authors, citations, curator, readers
+from .cache import FeatureCache
+from .grid import BASELINES, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, Variant, \
+    variants_for
+from .metrics import paired
+from .run import evaluate
+from .tasks import Task, load_corpus
+
+PROTOCOLS = ("authors", "readers", "curator", "citations")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sources:
+    corpus: Path
+    citations: Path
+    curator: Path
+
+
+def build_tasks(protocol: str, split: str, sources: Sources, users: int = 150, queries: int = 100,
+                corpus: list | None = None) -> list[Task]:
+    """The protocol's tasks for ``split`` ("dev" or "test"), each one cutoff, week group or fold."""
+    dev = split == "dev"
+    if protocol == "authors":
+        papers = corpus if corpus is not None else load_corpus(sources.corpus)
+        return [authors.build_task(papers, dt.date.fromisoformat(c), n_users=users, split=split)
+                for c in (authors.DEV_CUTOFFS if dev else authors.TEST_CUTOFFS)]
+    if protocol == "curator":
+        papers = corpus if corpus is not None else load_corpus(sources.corpus)
+        picks = curator.load_picks(sources.curator)
+        return [curator.build_task(papers, picks, curator.DEV_WEEKS if dev else curator.TEST_WEEKS, split)]
+    data = citations.load_data(sources.citations)
+    if protocol == "readers":
+        return [readers.build_task(data, dt.date.fromisoformat(c), n_users=users, split=split)
+                for c in (readers.DEV_CUTOFFS if dev else readers.TEST_CUTOFFS)]
+    if protocol == "citations":
+        return [citations.build_task(data, f, queries, split)
+                for f in (citations.DEV_FOLDS if dev else citations.TEST_FOLDS)]
+    raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+
+
+def test_variants(protocol: str, tuned_lite: Variant | None) -> tuple[Variant, ...]:
+    """What the test cutoffs report: baselines, lite as shipped and tuned, and Paperfeed's defaults."""
+    lite = tuple(v for v in (LITE_VARIANTS[0], tuned_lite) if v is not None)
+    if protocol == "citations":
+        return BASELINES[:1] + lite + (SIMILAR_VARIANTS[0], SIMILAR_VARIANTS[1])
+    return BASELINES + lite + RECOMMEND_VARIANTS[:2]
+
+
+def best_lite(dev_results: dict) -> Variant | None:
+    """The lite variant with the best pooled development nDCG@100 (None when the recipe was not tuned)."""
+    scores = {}
+    for v in LITE_VARIANTS:
+        entry = dev_results.get("variants", {}).get(v.name)
+        if entry:
+            values = [c["ndcg@100"] for t in entry["per_task"].values() for c in t["per_case"]]
+            scores[v.name] = sum(values) / len(values)
+    if not scores:
+        return None
+    name = max(scores, key=scores.get)
+    chosen = next(v for v in LITE_VARIANTS if v.name == name)
+    return dataclasses.replace(chosen, name=f"{LITE}, tuned ({name.removeprefix('lite, ') if name != LITE else 'as shipped'})")
+
+
+def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: Sequence[Task],
+                 features: FeatureParams, train: TrainParams, cache: FeatureCache, out: Path,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run every variant on every task; results accumulate in ``out/<split>-<protocol>.json``."""
+    path = Path(out) / f"{split}-{protocol}.json"
+    results = artifacts.read_json(path) if path.exists() else {}
+    results.update(protocol=protocol, split=split, tasks=[t.name for t in tasks],
+                   features=dataclasses.asdict(features), train=dataclasses.asdict(train))
+    results.setdefault("variants", {})
+    default_config = None
+    for variant in variants:
+        method = variant.method(features, train)
+        config = json.loads(json.dumps(method.config(), default=str))
+        if variant.name == DEFAULT or (variant.kind == "similar" and variant.name == DEFAULT):
+            default_config = config
+        elif variant.kind in ("paperfeed", "similar") and config == default_config:
+            results["variants"].pop(variant.name, None)  # the default itself: not a separate row
+            continue
+        entry = results["variants"].get(variant.name)
+        if not entry or entry.get("config") != config:
+            entry = {"why": variant.why, "kind": variant.kind, "config": config, "per_task": {}}
+        results["variants"][variant.name] = entry
+        for task in tasks:
+            if task.name in entry["per_task"]:
+                continue
+            outcome = evaluate([method], task, cache, progress=progress)[method.name]
+            entry["per_task"][task.name] = {k: outcome[k] for k in ("per_case", "seconds_per_case", "recall_curve")}
+            artifacts.write_json(path, results)
+    artifacts.write_json(path, results)
+    return results
+
+
+def tune(protocol: str, tasks, features, train, cache, out, progress=None) -> dict:
+    return run_protocol(protocol, "dev", variants_for(protocol), tasks, features, train, cache, out, progress)
+
+
+def pooled(entry: dict, metric: str = "ndcg@100") -> list[float]:
+    """One variant's per-case values over all its tasks, in a fixed order (tasks, then cases)."""
+    return [c[metric] for name in sorted(entry["per_task"]) for c in entry["per_task"][name]["per_case"]]
+
+
+def compare(results: dict, a: str, b: str, metric: str = "ndcg@100", task: str | None = None) -> dict:
+    """Paired comparison of variant ``a`` against ``b`` on the same cases (one task, or pooled)."""
+    ea, eb = results["variants"][a], results["variants"][b]
+    if task is not None:
+        va = [c[metric] for c in ea["per_task"][task]["per_case"]]
+        vb = [c[metric] for c in eb["per_task"][task]["per_case"]]
+    else:
+        va, vb = pooled(ea, metric), pooled(eb, metric)
+    return paired(va, vb)
