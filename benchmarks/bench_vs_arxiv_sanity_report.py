@@ -155,7 +155,9 @@ def method(results: dict) -> list[str]:
         " fits `TfidfVectorizer(ngram_range=(1, 2), max_features=20000, min_df=5, max_df=0.1, sublinear_tf=True, ...)`"
         " on title + abstract + authors, transforms in a second pass as lite does, and pickles `{pids, x, vocab, idf}`."
         " Its Flask app (on waitress, 8 threads) reloads `features.p` and fits `LinearSVC(class_weight=\"balanced\","
-        " C=0.01, tol=1e-6, max_iter=10000)` over all papers on every feed and similar request (similar: the one"
+        " C=0.01, tol=1e-6, max_iter=10000, dual=True)` over all papers on every feed and similar request (lite pins"
+        " scikit-learn 1.0.1, whose default is `dual=True`; today's default would pick the slower primal solver on"
+        " this corpus, which an earlier version of this benchmark did by mistake; similar: the one"
         " paper is the only positive), then scores every paper; search counts the query words in every paper's"
         " authors, title and abstract, unpickled from sqlitedict (lite's `search_rank`).",
         "- Training: `paperfeed train` is a batch job (in the job table). The arxiv-sanity way has no batch training:"
@@ -171,7 +173,8 @@ def method(results: dict) -> list[str]:
         f" Paperfeed compute. Bounded: {n} baseline requests per endpoint and size (seconds each at full size) and"
         f" {n * k} Paperfeed requests, so p99 of the baseline is close to its maximum.",
         f"- Not like for like in output, only in the request: Paperfeed uses its own settings ({_settings(results)}),"
-        " builds features from title and abstract, trains on the library against sampled negatives, and ranks"
+        " builds features from title, abstract, authors and categories (separate blocks), trains on the library"
+        " against sampled negatives, and ranks"
         " search by TF-IDF relevance, so the 25 papers returned differ.", "",
     ]
 
@@ -182,7 +185,7 @@ def markdown(results: dict) -> str:
     loads = ", ".join(f"{s['papers']:,}: {s['loadavg_1m']['before']} -> {s['loadavg_1m']['after']}"
                       for s in results["sizes"])
     lines = [
-        "## Paperfeed vs the arxiv-sanity-lite way (issue 4)", "",
+        "## Paperfeed vs the arxiv-sanity-lite way (issue 4, re-run for issue 8)", "",
         f"- Machine: {m['cpu']}, `nproc` = {m['nproc']}, {m['ram_gib']} GiB RAM, Python {m['python']}, "
         f"scikit-learn {m['scikit_learn']}, numpy {m['numpy']}.",
         f"- Command: `{results['command']}` (raw output: [bench_vs_arxiv_sanity.json](bench_vs_arxiv_sanity.json));"

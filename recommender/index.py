@@ -167,8 +167,10 @@ class FeatureIndex:
                     return TEXT, self.feature_names[i]
                 if b.name == AUTHORS:
                     return AUTHORS, self.author_labels[i]
-                k = len(self.categories)
-                return CATEGORIES, self.categories[i % k] + (" (primary)" if i < k else "")
+                if b.name == CATEGORIES:
+                    k = len(self.categories)
+                    return CATEGORIES, self.categories[i % k] + (" (primary)" if i < k else "")
+                return b.name, f"{b.name} dimension {i}"
         raise IndexError(f"column {column} is outside the {self.X.shape[1]} features")
 
     def __len__(self) -> int:

@@ -22,6 +22,7 @@ from .ranking import top_rows, window_matvec
 from .settings import Settings, default
 
 ALL = "__all__"  # the model over the whole library
+HARD_NEGATIVE_MARGIN_DAYS = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,23 +115,28 @@ def fit_svm(X, pos: np.ndarray, neg: np.ndarray, C: float) -> tuple[np.ndarray, 
     return svm.coef_.ravel().astype(np.float32), float(svm.intercept_[0])
 
 
+def hard_pool_end(dates: np.ndarray, pos: np.ndarray, margin_days: int = HARD_NEGATIVE_MARGIN_DAYS) -> int:
+    """Rows below this end may give hard negatives: papers at least ``margin_days`` older than the newest
+    positive (rows are date-sorted), which the reader had time to see, and never this week's feed."""
+    return int(np.searchsorted(dates, dates[int(pos.max())] - margin_days, "left"))
+
+
 def fit_user_weights(X, pos: np.ndarray, extra_negatives: np.ndarray, params: TrainParams,
-                     seed: int) -> tuple[np.ndarray, float]:
+                     seed: int, hard_pool: int = 0) -> tuple[np.ndarray, float]:
     """The served model for one set of positives: ``(w, b)`` with score ``X @ w + b``.
 
     Negatives are ``extra_negatives`` (explicit "not interested", the user's other
     tags) plus a seeded sample of the rest. With ``hard_negatives`` a second fit
-    adds the best-scoring papers of the first that are no newer than the newest
-    positive (rows are date-sorted): papers the reader could have seen and did
-    not keep, never the new papers the feed ranks. With ``centroid_weight`` the
-    unit centroid of the positives is added to the SVM weights, scaled to their
-    norm. Either way it stays one linear model, so serving stays one mat-vec.
+    adds the best-scoring papers of the first among rows ``0..hard_pool`` (see
+    :func:`hard_pool_end`). With ``centroid_weight`` the unit centroid of the
+    positives is added to the SVM weights, scaled to their norm. Either way it
+    stays one linear model, so serving stays one mat-vec.
     """
     sampled = sample_negatives(X.shape[0], np.union1d(pos, extra_negatives), params.max_negatives, seed)
     negatives = np.union1d(sampled, extra_negatives)
     w, b = fit_svm(X, pos, negatives, params.C)
-    if params.hard_negatives:
-        hard = _hard_negatives(X, w, pos, negatives, params.hard_negatives)
+    if params.hard_negatives and hard_pool > 0:
+        hard = _hard_negatives(X, w, pos, negatives, params.hard_negatives, hard_pool)
         w, b = fit_svm(X, pos, np.union1d(negatives, hard), params.C)
     if params.centroid_weight:
         centroid = np.asarray(X[pos].mean(axis=0)).ravel()
@@ -139,9 +145,8 @@ def fit_user_weights(X, pos: np.ndarray, extra_negatives: np.ndarray, params: Tr
     return w, b
 
 
-def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` best-scoring rows older than the newest positive that are neither positives nor negatives."""
-    end = int(pos.max())
+def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k: int, end: int) -> np.ndarray:
+    """The ``k`` best-scoring rows below ``end`` that are neither positives nor negatives."""
     scores = window_matvec(X, 0, end, w)
     scores[pos[pos < end]] = -np.inf
     scores[negatives[negatives < end]] = -np.inf
@@ -164,7 +169,8 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
     W, b, top, top_scores = [], [], [], []
     for tag, pos in groups.items():
         # Other tags' papers are negatives for this tag: they are what the user did not file here.
-        w, bias = fit_user_weights(index.X, pos, np.union1d(np.setdiff1d(library, pos), hard), params, seed=user_id)
+        w, bias = fit_user_weights(index.X, pos, np.union1d(np.setdiff1d(library, pos), hard), params, seed=user_id,
+                                   hard_pool=hard_pool_end(index.dates, pos))
         rows, s = top_rows(index.X @ w + bias, 0, ~excluded, params.keep)
         W.append(w), b.append(bias)
         top.append(np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1))

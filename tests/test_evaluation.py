@@ -64,6 +64,26 @@ def test_paired_statistics_match_a_hand_computed_example():
         paired([0.1, 0.2], [0.1])
 
 
+def test_paired_bootstrap_can_draw_a_readers_cases_together():
+    # Reader x has cases 0 and 2 (differences +0.1 and 0), reader y case 1 (+0.5). Drawing two readers gives
+    # xx: 0.05, xy: 0.2 or yy: 0.5, so the percentile interval runs from 0.05 to 0.5.
+    p = paired([0.3, 0.9, 0.5], [0.2, 0.4, 0.5], clusters=["x", "y", "x"])
+    assert p["diff_ci"] == pytest.approx([0.05, 0.5]) and p["clusters"] == 2 and p["diff"] == pytest.approx(0.2)
+
+
+def test_saved_results_of_other_cases_are_not_reused():
+    task, _ = _tiny_task()
+    variant = runner.Variant("v", "test")
+    results = {"variants": {"v": {"per_task": {"tiny": {"per_case": []}, "gone": {"per_case": []}}},
+                            "old variant": {"per_task": {"tiny": {}}}},
+               "task_fingerprints": {"tiny": runner.fingerprint(task)}}
+    runner._forget_stale(results, [task], [variant])
+    assert list(results["variants"]) == ["v"] and list(results["variants"]["v"]["per_task"]) == ["tiny"]
+    other = Task(task.protocol, task.split, task.name, task.papers, task.cases[:0])  # same name, other cases
+    runner._forget_stale(results, [other], [variant])
+    assert results["variants"]["v"]["per_task"] == {}
+
+
 # ---- name stripping ----------------------------------------------------------------------------------------
 
 def _paper(i, text, authors_, cats=("quant-ph",), day=0):

@@ -168,3 +168,25 @@ def test_parameters_have_one_source_of_defaults_and_follow_the_settings():
 def test_feature_settings_are_validated(env, message):
     with pytest.raises(ValueError, match=message):
         load_settings(environ=env)
+
+
+def test_hard_negatives_come_only_from_papers_the_reader_had_time_to_see(monkeypatch):
+    from recommender import models
+
+    papers = _mixed_corpus()
+    f = build_features(papers, FeatureParams(min_df=1, max_df=1.0))
+    days = np.array([np.datetime64(p.published, "D").astype(np.int64) for p in papers])
+    pos = np.array([0, 4, 8])
+    end = models.hard_pool_end(days, pos, margin_days=3)
+    assert end == int(np.searchsorted(days, days[8] - 3)) and 0 < end < 8
+    fits = []
+    real = models.fit_svm
+    monkeypatch.setattr(models, "fit_svm", lambda X, p, neg, C: fits.append(neg) or real(X, p, neg, C))
+    params = models.TrainParams(max_negatives=2, hard_negatives=3)
+    models.fit_user_weights(f.X, pos, np.empty(0, np.int64), params, seed=0, hard_pool=end)
+    assert len(fits) == 2
+    added = np.setdiff1d(fits[1], fits[0])
+    assert 0 < len(added) <= 3 and added.max() < end and not set(added) & set(pos)
+    fits.clear()
+    models.fit_user_weights(f.X, pos, np.empty(0, np.int64), params, seed=0, hard_pool=0)
+    assert len(fits) == 1  # nothing old enough: one fit

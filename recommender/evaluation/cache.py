@@ -99,7 +99,9 @@ def stripped(features: Features, params: FeatureParams, task: Task, case: Case):
     """``features.X`` with ``case.strip`` removed from every paper's author block, restored on exit.
 
     The new rows are built by the same ``author_matrix`` as ``compute``, from the
-    author lists without the name, so they equal features built without it.
+    author lists without the name, so they equal features built without it. (With
+    ``initials`` names, a column the reader shares with namesakes keeps the idf it
+    had with the reader's papers counted: no trace of the reader, but not exact.)
     """
     block = next((b for b in features.blocks if b.name == AUTHORS), None)
     rows = task.rows_of_author(case.strip) if case.strip and block else np.empty(0, np.int64)
@@ -110,15 +112,15 @@ def stripped(features: Features, params: FeatureParams, task: Task, case: Case):
     new = author_matrix([strip_author(task.papers[r].authors, case.strip) for r in rows], features.authors,
                         params.author_idf)
     saved = []
-    for i, r in enumerate(rows):
-        lo, hi = X.indptr[r], X.indptr[r + 1]
-        cols = X.indices[lo:hi]
-        at = lo + np.flatnonzero((cols >= block.start) & (cols < block.stop))
-        values = dict(zip(new.indices[new.indptr[i]:new.indptr[i + 1]] + block.start,
-                          new.data[new.indptr[i]:new.indptr[i + 1]] * np.float32(block.weight)))
-        saved.append((at, X.data[at].copy()))
-        X.data[at] = [values.get(int(c), 0.0) for c in X.indices[at]]
     try:
+        for i, r in enumerate(rows):
+            lo, hi = X.indptr[r], X.indptr[r + 1]
+            cols = X.indices[lo:hi]
+            at = lo + np.flatnonzero((cols >= block.start) & (cols < block.stop))
+            values = dict(zip(new.indices[new.indptr[i]:new.indptr[i + 1]] + block.start,
+                              new.data[new.indptr[i]:new.indptr[i + 1]] * np.float32(block.weight)))
+            saved.append((at, X.data[at].copy()))
+            X.data[at] = [values.get(int(c), 0.0) for c in X.indices[at]]
         yield X
     finally:
         for at, data in saved:

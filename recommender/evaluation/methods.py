@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from ..features import Block, FeatureParams
-from ..models import TrainParams, fit_user_weights
+from ..models import TrainParams, fit_user_weights, hard_pool_end
 from ..ranking import inverted_scores, similar_query
 from ..features import block_scale, similar_weights
 from .cache import FeatureCache, stripped, stripped_recipe
@@ -117,10 +117,12 @@ class Paperfeed(Method):
     def prepare(self, task, cache):
         super().prepare(task, cache)
         self.features = cache.features(task, self.feature_params)
+        self.days = np.array([np.datetime64(p.published, "D").astype(np.int64) for p in task.papers])
 
     def fit(self, X, case: Case, extra_negatives=None):
         extra = np.empty(0, np.int64) if extra_negatives is None else extra_negatives
-        return fit_user_weights(X, case.positives, extra, self.train_params, seed=case_seed(case))
+        return fit_user_weights(X, case.positives, extra, self.train_params, seed=case_seed(case),
+                                hard_pool=hard_pool_end(self.days, case.positives))
 
     def scores(self, case):
         with stripped(self.features, self.feature_params, self.task, case) as X:

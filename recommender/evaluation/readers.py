@@ -2,7 +2,7 @@
 
 For an author A (paperscape 1991-1996, titles only) and a cutoff, the library is
 every paper that A's papers published before the cutoff cite; the relevant
-items are the papers of the window after the cutoff that A's later papers cite;
+items are the papers of the six months after the cutoff that A's later papers cite;
 every paper in the window is a candidate. A's own papers are left out of all
 three, and A's name is stripped from every paper's features (``Case.strip``),
 so a self-citation cannot be found by name. Co-authors and the groups A
@@ -22,13 +22,18 @@ from .tasks import IDENTITY_STYLE, Case, Task, positions
 
 DEV_CUTOFFS = ("1994-01-01", "1994-07-01", "1995-01-01")
 TEST_CUTOFFS = ("1995-07-01", "1995-10-01", "1996-01-01")
-WINDOW_DAYS = 182
+WINDOW_MONTHS = 6  # paperscape dates are months, so windows are whole months: dev windows end where test starts
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def build_task(data: CitationData, cutoff: dt.date, n_users: int = 150, seed: int = 0, split: str = "dev",
-               window_days: int = WINDOW_DAYS, min_library: int = 8, min_relevant: int = 3) -> Task:
+               window_months: int = WINDOW_MONTHS, min_library: int = 8, min_relevant: int = 3) -> Task:
     """Pick ``n_users`` eligible citing authors with a fixed seed. Raises ``ValueError`` if too few qualify."""
-    start, end = cutoff.isoformat(), (cutoff + dt.timedelta(days=window_days)).isoformat()
+    start, end = cutoff.isoformat(), add_months(cutoff, window_months).isoformat()
     order = sorted(range(len(data.papers)), key=lambda i: (data.papers[i].published, data.papers[i].id))
     order = [i for i in order if data.papers[i].published < end]
     papers = [data.papers[i] for i in order]

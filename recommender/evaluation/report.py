@@ -25,6 +25,23 @@ def values(entry: dict, metric: str = "ndcg@100", task: str | None = None) -> li
     return [c[metric] for t in tasks for c in entry["per_task"][t]["per_case"]]
 
 
+def _cases(entry: dict, task: str | None = None) -> list[str]:
+    tasks = [task] if task else sorted(entry["per_task"])
+    return [c["case"] for t in tasks for c in entry["per_task"][t]["per_case"]]
+
+
+def compare(results: dict, a: str, b: str, task: str | None = None, metric: str = "ndcg@100") -> dict:
+    """Paired comparison of variant ``a`` against ``b`` on the same cases (checked by id), one task or pooled.
+
+    Pooled over cutoffs, one reader can appear at several cutoffs: the bootstrap draws them together.
+    """
+    ea, eb = results["variants"][a], results["variants"][b]
+    cases = _cases(ea, task)
+    if cases != _cases(eb, task):
+        raise ValueError(f"{a!r} and {b!r} were run on different cases; run `paperfeed evaluate` again")
+    return paired(values(ea, metric, task), values(eb, metric, task), clusters=cases)
+
+
 def _mean_ci(v) -> str:
     v = np.asarray(v, dtype=float)
     half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
@@ -69,7 +86,7 @@ def test_table(results: dict) -> str:
         if not base or not _complete(results, base) or not _complete(results, DEFAULT):
             continue
         for t in [*tasks, None]:
-            p = paired(values(results["variants"][DEFAULT], task=t), values(results["variants"][base], task=t))
+            p = compare(results, DEFAULT, base, t)
             lines.append(f"| {base} | {t or '**pooled**'} | {p['n']} | {_paired_cells(p)} |")
     return "\n".join(lines)
 
@@ -78,21 +95,21 @@ def tuning_table(results: dict) -> str:
     """Every variant on the development cutoffs, pooled, paired against the defaults and against lite."""
     if not _complete(results, DEFAULT):
         return "(the defaults have not been run on the development cutoffs)"
-    base = values(results["variants"][DEFAULT])
     lite = values(results["variants"][LITE]) if _complete(results, LITE) else None
-    lines = ["| variant | what it tests | nDCG@100 | vs defaults: difference [95% CI] | relative | W/L | "
-             "vs lite | s/case |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | what it tests | nDCG@100 | against | difference [95% CI] | relative | W/L | "
+             "vs lite | s/case |", "|---|---|---|---|---|---|---|---|---|"]
     for name, e in results["variants"].items():
         if not _complete(results, name):
             continue
         v = values(e)
         secs = np.mean([t["seconds_per_case"] for t in e["per_task"].values()])
-        if name == DEFAULT:
-            versus = "— | — | —"
+        against = _reference(results, name)
+        if against is None:
+            versus = "— | — | — | —"
         else:
-            p = paired(v, base)
-            versus = f"{p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}] | {_pct(p['rel'])} | " \
-                     f"{p['wins']}/{p['losses']}"
+            p = compare(results, name, against)
+            versus = f"{'defaults' if against == DEFAULT else against} | {p['diff']:+.4f} " \
+                     f"[{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}] | {_pct(p['rel'])} | {p['wins']}/{p['losses']}"
         rel_lite = _pct(np.mean(v) / np.mean(lite) - 1) if lite else "n/a"
         bold = "**" if name == DEFAULT else ""
         lines.append(f"| {bold}{name}{bold} | {e['why']} | {np.mean(v):.4f} | {versus} | {rel_lite} | {secs:.2f} |")
@@ -106,17 +123,18 @@ def lost(all_dev: dict) -> str:
         results = all_dev.get(protocol)
         if not results or not _complete(results, DEFAULT):
             continue
-        base = values(results["variants"][DEFAULT])
         rows = []
         for name, e in results["variants"].items():
-            if name == DEFAULT or e["kind"] not in ("paperfeed", "similar", "feedback") or not _complete(results, name):
+            against = _reference(results, name)
+            if against is None or e["kind"] not in ("paperfeed", "similar", "feedback") or not _complete(results, name):
                 continue
-            p = paired(values(e), base)
+            p = compare(results, name, against)
             if p["diff"] < 0:
                 sure = "interval below zero" if p["diff_ci"][1] < 0 else "within noise"
-                rows.append((p["diff"], f"- {name} ({e['why']}): {p['mean_a']:.4f} against {p['mean_b']:.4f}, "
-                                        f"{p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}], "
-                                        f"{p['wins']}/{p['losses']}, {sure}"))
+                versus = "the defaults" if against == DEFAULT else against
+                rows.append((p["diff"], f"- {name} ({e['why']}): {p['mean_a']:.4f} against {p['mean_b']:.4f} for "
+                                        f"{versus}, {p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, "
+                                        f"{p['diff_ci'][1]:+.4f}], {p['wins']}/{p['losses']}, {sure}"))
         if rows:
             lines.append(f"**{TITLES[protocol]}** (pooled development cutoffs, nDCG@100 against the defaults):")
             lines += [text for _, text in sorted(rows)]
@@ -124,10 +142,27 @@ def lost(all_dev: dict) -> str:
     return "\n".join(lines).strip() or "(no development results yet)"
 
 
+def _reference(results: dict, name: str) -> str | None:
+    """What a tuning row is compared with: the defaults; for feedback, the same marks only hidden (both hide
+    papers picked with the answers in hand, so only feedback against feedback is fair)."""
+    if name == DEFAULT or not _complete(results, DEFAULT):
+        return None
+    entry = results["variants"][name]
+    if entry["kind"] == "feedback":
+        hidden = next((n for n, e in results["variants"].items() if e["kind"] == "feedback"
+                       and not e["config"].get("retrain") and e["config"].get("marks") == entry["config"].get("marks")),
+                      None)
+        fallback = next((n for n, e in results["variants"].items() if e["kind"] == "feedback"
+                         and not e["config"].get("retrain")), None)
+        reference = hidden or fallback
+        return None if reference in (None, name) or not _complete(results, reference) else reference
+    return DEFAULT
+
+
 def headline(results: dict) -> str:
     if not (_complete(results, DEFAULT) and _complete(results, LITE)):
         return "incomplete"
-    p = paired(values(results["variants"][DEFAULT]), values(results["variants"][LITE]))
+    p = compare(results, DEFAULT, LITE)
     return (f"{results['split']}: paperfeed nDCG@100 {p['mean_a']:.4f} vs arxiv-sanity-lite {p['mean_b']:.4f} "
             f"({_pct(p['rel'])}, 95% CI {_pct(p['rel_ci'][0])} to {_pct(p['rel_ci'][1])}, "
             f"wins/losses {p['wins']}/{p['losses']})")
@@ -140,13 +175,12 @@ def summary_table(all_test: dict) -> str:
         r = all_test.get(protocol)
         if not r or not (_complete(r, DEFAULT) and _complete(r, LITE)):
             continue
-        mine = values(r["variants"][DEFAULT])
-        p = paired(mine, values(r["variants"][LITE]))
+        p = compare(r, DEFAULT, LITE)
         cells = [f"{p['mean_b']:.4f}", f"{_pct(p['rel'])} [{_pct(p['rel_ci'][0])}, {_pct(p['rel_ci'][1])}]",
                  f"{p['wins']}/{p['losses']}"]
         tuned = _tuned_lite(r)
         if tuned and _complete(r, tuned):
-            q = paired(mine, values(r["variants"][tuned]))
+            q = compare(r, DEFAULT, tuned)
             cells += [f"{q['mean_b']:.4f}", f"{_pct(q['rel'])} [{_pct(q['rel_ci'][0])}, {_pct(q['rel_ci'][1])}]",
                       f"{q['wins']}/{q['losses']}"]
         else:

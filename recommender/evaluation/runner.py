@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,14 +85,16 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
     """Run every variant on every task; results accumulate in ``out/<split>-<protocol>.json``."""
     path = Path(out) / f"{split}-{protocol}.json"
     results = artifacts.read_json(path) if path.exists() else {}
-    results.update(protocol=protocol, split=split, tasks=[t.name for t in tasks],
-                   features=dataclasses.asdict(features), train=dataclasses.asdict(train))
     results.setdefault("variants", {})
+    _forget_stale(results, tasks, variants)
+    results.update(protocol=protocol, split=split, tasks=[t.name for t in tasks],
+                   task_fingerprints={t.name: fingerprint(t) for t in tasks},
+                   features=dataclasses.asdict(features), train=dataclasses.asdict(train))
     default_config = None
     for variant in variants:
         method = variant.method(features, train)
         config = json.loads(json.dumps(method.config(), default=str))
-        if variant.name == DEFAULT or (variant.kind == "similar" and variant.name == DEFAULT):
+        if variant.name == DEFAULT:
             default_config = config
         elif variant.kind in ("paperfeed", "similar") and config == default_config:
             results["variants"].pop(variant.name, None)  # the default itself: not a separate row
@@ -108,6 +111,28 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
             artifacts.write_json(path, results)
     artifacts.write_json(path, results)
     return results
+
+
+def fingerprint(task: Task) -> str:
+    """The task's papers and cases: results saved for another sample of cases must not be paired with these."""
+    text = task.key + "\n" + "\n".join(c.id for c in task.cases)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _forget_stale(results: dict, tasks: Sequence[Task], variants: Sequence[Variant]) -> None:
+    """Drop saved results that no longer belong: other cases under the same task name, tasks and variants
+    that this run does not ask for (so the file is exactly this run's)."""
+    saved = results.get("task_fingerprints", {})
+    current = {t.name: fingerprint(t) for t in tasks}
+    wanted = {v.name for v in variants}
+    for name in list(results["variants"]):
+        if name not in wanted:
+            del results["variants"][name]
+            continue
+        per_task = results["variants"][name]["per_task"]
+        for task_name in list(per_task):
+            if task_name not in current or saved.get(task_name) != current[task_name]:
+                del per_task[task_name]
 
 
 def tune(protocol: str, tasks, features, train, cache, out, progress=None) -> dict:
