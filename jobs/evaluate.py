@@ -7,8 +7,6 @@ those files (``--report`` only regenerates).
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 from pathlib import Path
 
@@ -38,7 +36,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--citations", type=Path, default=SHARED / "arxiv/citations/paperscape_1991_1996.jsonl.gz")
     parser.add_argument("--curator", type=Path,
                         default=SHARED / "arxiv/ground_truth/dairai_ml_papers_of_the_week.jsonl")
-    parser.add_argument("--cache-dir", type=Path, help="keep fitted text features here between runs")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="with --tune, also try the optional embedding block (needs the embeddings extra; "
+                             "encodes every paper once, kept in --cache-dir)")
+    parser.add_argument("--cache-dir", type=Path, help="keep fitted text features (and embeddings) here between runs")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder of quality.md (JSON in quality/)")
 
 
@@ -67,7 +68,7 @@ def run(args, settings) -> int:
         for protocol in protocols:
             tasks = runner.build_tasks(protocol, split, sources, args.users, args.queries, corpus)
             if args.tune:
-                variants = runner.variants_for(protocol)
+                variants = runner.variants_for(protocol, embeddings=args.embeddings)
             else:
                 dev_path = data / f"dev-{protocol}.json"
                 tuned = runner.best_lite(artifacts.read_json(dev_path)) if dev_path.exists() else None
@@ -81,7 +82,3 @@ def run(args, settings) -> int:
          "\n".join(f"{p}: {line}" for p, line in summary.items()) + f"\nwrote {written}")
     return 0
 
-
-def params_of(settings) -> dict:
-    return {"features": dataclasses.asdict(FeatureParams.from_settings(settings)),
-            "train": dataclasses.asdict(TrainParams.from_settings(settings))}

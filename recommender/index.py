@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from . import artifacts
 from .features import (AUTHORS, CATEGORIES, TEXT, Block, FeatureParams, Features, QueryEncoder, block_scale, build_features,
                        similar_weights)
+from .features.embeddings import MODEL as EMBEDDING_MODEL
+from .features.embeddings import EmbeddingStore
 from .papers import Paper
 from .store import PaperStore
 
@@ -65,8 +67,14 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     papers = snapshot(store)
     if not papers:
         raise ValueError("the paper store is empty: run `paperfeed import` or `paperfeed fetch` first")
+    embeddings = None
+    if params.embedding_weight > 0:
+        store = EmbeddingStore(Path(models_dir) / "embeddings" / EMBEDDING_MODEL)
+        step(f"embedding {len(store.missing(papers))} new papers")
+        store.encode(papers, progress=lambda done, total: step(f"embedded {done} of {total}"))
+        embeddings = store.matrix(papers)
     step(f"fitting features on {len(papers)} papers")
-    features = build_features(papers, params)
+    features = build_features(papers, params, embeddings=embeddings)
     step("writing generation")
     gens = artifacts.Generations(models_dir)
     with gens.new() as tmp:

@@ -35,6 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("author_names", "full", "How author names are normalised: `full` (every name part) or `initials` (first initial and last name).",
             choices=("full", "initials")),
     Setting("category_weight", 0.3, "Weight of the category block (primary and listed categories; 0 leaves it out)."),
+    Setting("embedding_weight", 0.0, "Weight of the optional sentence-embedding block (needs the `embeddings` extra; 0 leaves it out)."),
     Setting("similar_author_weight", 1.0, "Weight of shared authors in similar papers."),
     Setting("similar_category_weight", 0.3, "Weight of shared categories in similar papers."),
     Setting("svm_c", 0.03, "Regularisation C of the per-user LinearSVC."),
@@ -69,6 +70,7 @@ class Settings:
     author_min_papers: int
     author_names: str
     category_weight: float
+    embedding_weight: float
     similar_author_weight: float
     similar_category_weight: float
     svm_c: float

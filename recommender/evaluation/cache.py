@@ -21,6 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .. import artifacts
 from ..features import AUTHORS, FeatureParams, Features, author_matrix, build_features, fit_tfidf, paper_text
+from ..features.embeddings import EmbeddingStore
 from .tasks import Case, Task, strip_author
 
 TEXT_FIELDS = ("max_features", "min_df", "max_df", "ngram_max", "title_repeat")
@@ -33,9 +34,10 @@ def _digest(value) -> str:
 class FeatureCache:
     """Features per (task papers, parameters); at most ``keep`` feature sets stay in memory."""
 
-    def __init__(self, cache_dir: Path | None = None, keep: int = 3):
+    def __init__(self, cache_dir: Path | None = None, keep: int = 3, embeddings: Path | None = None):
         self.dir = Path(cache_dir) if cache_dir else None
         self.keep = keep
+        self.embeddings = Path(embeddings) if embeddings else (self.dir / "embeddings" if self.dir else None)
         self._memory: OrderedDict = OrderedDict()
 
     def _remember(self, key, build):
@@ -69,7 +71,18 @@ class FeatureCache:
 
     def features(self, task: Task, params: FeatureParams) -> Features:
         key = ("features", task.key, _digest(dataclasses.asdict(params)))
-        return self._remember(key, lambda: build_features(task.papers, params, text=self.text(task, params)))
+        return self._remember(key, lambda: build_features(task.papers, params, text=self.text(task, params),
+                                                          embeddings=self._embeddings(task, params)))
+
+    def _embeddings(self, task: Task, params: FeatureParams):
+        """Embeddings of the task's papers; the ones not in the store yet are encoded first (slow, kept)."""
+        if params.embedding_weight <= 0:
+            return None
+        if self.embeddings is None:
+            raise ValueError("the embedding block needs --cache-dir to keep its embeddings in")
+        store = EmbeddingStore(self.embeddings)
+        store.encode(task.papers)
+        return store.matrix(task.papers)
 
     def recipe(self, task: Task, tfidf: dict, text_of) -> tuple[sp.csr_matrix, TfidfVectorizer]:
         """arxiv-sanity-lite's TF-IDF over ``text_of(paper)``; the vectorizer transforms stripped texts."""

@@ -106,12 +106,20 @@ SIMILAR_VARIANTS = (
             features={"author_names": "initials"}),
 )
 
+# Only with the embeddings extra installed; the first run encodes every paper (about 1 to 2 hours at 131k).
+EMBEDDING_VARIANTS = tuple(
+    Variant(f"embedding block {w}", "sentence embeddings (all-MiniLM-L6-v2) beside the other blocks",
+            features={"embedding_weight": w}) for w in (0.5, 1.0, 1.5))
+SIMILAR_EMBEDDING_VARIANTS = tuple(
+    Variant(f"embedding block {w}", "sentence embeddings beside the other blocks", "similar",
+            features={"embedding_weight": w}) for w in (0.5, 1.0))
+
 BASELINES = (Variant("random", "chance", "random"), Variant("most recent", "newest first", "recent"))
 
 
-def variants_for(protocol: str) -> tuple[Variant, ...]:
+def variants_for(protocol: str, embeddings: bool = False) -> tuple[Variant, ...]:
     """What ``--tune`` runs on a protocol (duplicates of the default are dropped by the runner)."""
     if protocol == "citations":
-        return BASELINES[:1] + LITE_VARIANTS + SIMILAR_VARIANTS
+        return BASELINES[:1] + LITE_VARIANTS + SIMILAR_VARIANTS + (SIMILAR_EMBEDDING_VARIANTS if embeddings else ())
     extra = FEEDBACK_VARIANTS if protocol in ("authors", "readers") else ()
-    return BASELINES + LITE_VARIANTS + RECOMMEND_VARIANTS + extra
+    return BASELINES + LITE_VARIANTS + RECOMMEND_VARIANTS + extra + (EMBEDDING_VARIANTS if embeddings else ())

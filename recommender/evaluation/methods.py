@@ -12,11 +12,10 @@ import warnings
 import zlib
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from ..features import Block, FeatureParams
+from ..features import FeatureParams
 from ..models import TrainParams, fit_user_weights, hard_pool_end
 from ..ranking import inverted_scores, similar_query
 from ..features import block_scale, similar_weights
@@ -178,26 +177,3 @@ class PaperfeedFeedback(Paperfeed):
     def config(self):
         return {**super().config(), "marks": self.marks, "retrain": self.retrain}
 
-
-class PaperfeedEmbedding(Paperfeed):
-    """An optional dense block: sentence embeddings (one unit vector per paper) beside the sparse blocks.
-
-    ``embeddings(ids)`` returns a float32 array with one row per id (unit rows; zeros where a paper has no
-    embedding). The block is scaled by ``weight`` and trained with the rest, so the model stays linear.
-    """
-
-    def __init__(self, name: str, features: FeatureParams | None = None, train: TrainParams | None = None,
-                 weight: float = 0.5, embeddings=None):
-        super().__init__(name, features, train)
-        self.weight, self.embeddings = weight, embeddings
-
-    def prepare(self, task, cache):
-        super().prepare(task, cache)
-        E = self.embeddings([p.id for p in task.papers]) * np.float32(self.weight)
-        base = self.features
-        X = sp.hstack([base.X, sp.csr_matrix(E)], format="csr", dtype=np.float32)
-        block = Block("embedding", base.X.shape[1], X.shape[1], self.weight)
-        self.features = dataclasses.replace(base, X=X, blocks=[*base.blocks, block])
-
-    def config(self):
-        return {**super().config(), "embedding_weight": self.weight}

@@ -19,7 +19,7 @@ from .authors import AuthorVocabulary, author_matrix, fit_authors
 from .categories import category_matrix, category_names
 from .text import fit_tfidf, paper_text
 
-TEXT, AUTHORS, CATEGORIES = "text", "authors", "categories"
+TEXT, AUTHORS, CATEGORIES, EMBEDDING = "text", "authors", "categories", "embedding"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,7 @@ class FeatureParams:
     author_names: str = default("author_names")
     author_idf: bool = True
     category_weight: float = default("category_weight")
+    embedding_weight: float = default("embedding_weight")
     similar_author_weight: float = default("similar_author_weight")
     similar_category_weight: float = default("similar_category_weight")
 
@@ -74,11 +75,13 @@ class Features:
     blocks: list[Block]
 
 
-def build_features(papers: Sequence[Paper], params: FeatureParams, text=None) -> Features:
+def build_features(papers: Sequence[Paper], params: FeatureParams, text=None,
+                   embeddings: np.ndarray | None = None) -> Features:
     """Features for ``papers`` (rows in the same order).
 
     ``text`` may carry an already fitted ``(X, names, idf)`` text block for
     these papers and params (the evaluation caches it); otherwise it is fitted.
+    ``embeddings`` (one unit row per paper) is needed when ``embedding_weight`` > 0.
     """
     if text is None:
         text = fit_tfidf((paper_text(p, params.title_repeat) for p in papers), params)
@@ -91,6 +94,10 @@ def build_features(papers: Sequence[Paper], params: FeatureParams, text=None) ->
                       params.author_weight))
     if params.category_weight > 0 and cats:
         parts.append((CATEGORIES, category_matrix([p.categories for p in papers], cats), params.category_weight))
+    if params.embedding_weight > 0:
+        if embeddings is None or len(embeddings) != len(papers):
+            raise ValueError("the embedding block needs one embedding per paper")
+        parts.append((EMBEDDING, sp.csr_matrix(embeddings, dtype=np.float32), params.embedding_weight))
     X, blocks = stack(parts)
     return Features(X, names, idf, vocab, cats, blocks)
 

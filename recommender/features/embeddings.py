@@ -25,7 +25,7 @@ DIM = 384
 SHARD = 2048
 
 
-class EmbeddingsUnavailable(RuntimeError):
+class EmbeddingsUnavailable(ValueError):
     """The embedding extra is not installed."""
 
 
