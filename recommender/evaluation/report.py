@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import artifacts
-from .grid import DEFAULT, LITE
+from .grid import CENTER, DEFAULT, LITE
 from .metrics import paired
 
 START, END = "<!-- results:{}:start -->", "<!-- results:{}:end -->"
@@ -92,9 +92,9 @@ def test_table(results: dict) -> str:
 
 
 def tuning_table(results: dict) -> str:
-    """Every variant on the development cutoffs, pooled, paired against the defaults and against lite."""
-    if not _complete(results, DEFAULT):
-        return "(the defaults have not been run on the development cutoffs)"
+    """Every variant on the development cutoffs, pooled, paired against the tuning center and against lite."""
+    if not _complete(results, CENTER):
+        return "(the tuning center has not been run on the development cutoffs)"
     lite = values(results["variants"][LITE]) if _complete(results, LITE) else None
     lines = ["| variant | what it tests | nDCG@100 | against | difference [95% CI] | relative | W/L | "
              "vs lite | s/case |", "|---|---|---|---|---|---|---|---|---|"]
@@ -108,10 +108,10 @@ def tuning_table(results: dict) -> str:
             versus = "— | — | — | —"
         else:
             p = compare(results, name, against)
-            versus = f"{'defaults' if against == DEFAULT else against} | {p['diff']:+.4f} " \
+            versus = f"{'center' if against == CENTER else against} | {p['diff']:+.4f} " \
                      f"[{p['diff_ci'][0]:+.4f}, {p['diff_ci'][1]:+.4f}] | {_pct(p['rel'])} | {p['wins']}/{p['losses']}"
         rel_lite = _pct(np.mean(v) / np.mean(lite) - 1) if lite else "n/a"
-        bold = "**" if name == DEFAULT else ""
+        bold = "**" if name in (DEFAULT, CENTER) else ""
         lines.append(f"| {bold}{name}{bold} | {e['why']} | {np.mean(v):.4f} | {versus} | {rel_lite} | {secs:.2f} |")
     return "\n".join(lines)
 
@@ -121,31 +121,32 @@ def lost(all_dev: dict) -> str:
     lines = []
     for protocol in ORDER:
         results = all_dev.get(protocol)
-        if not results or not _complete(results, DEFAULT):
+        if not results or not _complete(results, CENTER):
             continue
         rows = []
         for name, e in results["variants"].items():
             against = _reference(results, name)
-            if against is None or e["kind"] not in ("paperfeed", "similar", "feedback") or not _complete(results, name):
+            if against is None or name == DEFAULT or e["kind"] not in ("paperfeed", "similar", "feedback") \
+                    or not _complete(results, name):
                 continue
             p = compare(results, name, against)
             if p["diff"] < 0:
                 sure = "interval below zero" if p["diff_ci"][1] < 0 else "within noise"
-                versus = "the defaults" if against == DEFAULT else against
+                versus = "the tuning center" if against == CENTER else against
                 rows.append((p["diff"], f"- {name} ({e['why']}): {p['mean_a']:.4f} against {p['mean_b']:.4f} for "
                                         f"{versus}, {p['diff']:+.4f} [{p['diff_ci'][0]:+.4f}, "
                                         f"{p['diff_ci'][1]:+.4f}], {p['wins']}/{p['losses']}, {sure}"))
         if rows:
-            lines.append(f"**{TITLES[protocol]}** (pooled development cutoffs, nDCG@100 against the defaults):")
+            lines.append(f"**{TITLES[protocol]}** (pooled development cutoffs, nDCG@100):")
             lines += [text for _, text in sorted(rows)]
             lines.append("")
     return "\n".join(lines).strip() or "(no development results yet)"
 
 
 def _reference(results: dict, name: str) -> str | None:
-    """What a tuning row is compared with: the defaults; for feedback, the same marks only hidden (both hide
-    papers picked with the answers in hand, so only feedback against feedback is fair)."""
-    if name == DEFAULT or not _complete(results, DEFAULT):
+    """What a tuning row is compared with: the tuning center; for feedback, the same marks only hidden (both
+    hide papers picked with the answers in hand, so only feedback against feedback is fair)."""
+    if name == CENTER or not _complete(results, CENTER):
         return None
     entry = results["variants"][name]
     if entry["kind"] == "feedback":
@@ -156,7 +157,7 @@ def _reference(results: dict, name: str) -> str | None:
                          and not e["config"].get("retrain")), None)
         reference = hidden or fallback
         return None if reference in (None, name) or not _complete(results, reference) else reference
-    return DEFAULT
+    return CENTER
 
 
 def headline(results: dict) -> str:

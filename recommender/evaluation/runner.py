@@ -18,7 +18,7 @@ from ..features import FeatureParams
 from ..models import TrainParams
 from . import authors, citations, curator, readers
 from .cache import FeatureCache
-from .grid import BASELINES, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, Variant, \
+from .grid import BASELINES, CENTER, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, Variant, \
     variants_for
 from .metrics import paired
 from .run import evaluate
@@ -60,8 +60,9 @@ def test_variants(protocol: str, tuned_lite: Variant | None) -> tuple[Variant, .
     """What the test cutoffs report: baselines, lite as shipped and tuned, and Paperfeed's defaults."""
     lite = tuple(v for v in (LITE_VARIANTS[0], tuned_lite) if v is not None)
     if protocol == "citations":
-        return BASELINES[:1] + lite + (SIMILAR_VARIANTS[0], SIMILAR_VARIANTS[1])
-    return BASELINES + lite + RECOMMEND_VARIANTS[:2]
+        return BASELINES[:1] + lite + tuple(v for v in SIMILAR_VARIANTS if v.name in (DEFAULT, "text only"))
+    return BASELINES + lite + tuple(v for v in RECOMMEND_VARIANTS
+                                    if v.name in (DEFAULT, "previous release (text only, C 0.3)"))
 
 
 def best_lite(dev_results: dict) -> Variant | None:
@@ -90,18 +91,20 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
     results.update(protocol=protocol, split=split, tasks=[t.name for t in tasks],
                    task_fingerprints={t.name: fingerprint(t) for t in tasks},
                    features=dataclasses.asdict(features), train=dataclasses.asdict(train))
-    default_config = None
+    center = None
     for variant in variants:
         method = variant.method(features, train)
         config = json.loads(json.dumps(method.config(), default=str))
-        if variant.name == DEFAULT:
-            default_config = config
-        elif variant.kind in ("paperfeed", "similar") and config == default_config:
-            results["variants"].pop(variant.name, None)  # the default itself: not a separate row
+        if variant.name == CENTER:
+            center = config
+        elif variant.name != DEFAULT and variant.kind in ("paperfeed", "similar") and config == center:
+            results["variants"].pop(variant.name, None)  # the center itself: not a separate row
             continue
         entry = results["variants"].get(variant.name)
         if not entry or entry.get("config") != config:
             entry = {"why": variant.why, "kind": variant.kind, "config": config, "per_task": {}}
+            if variant.name == DEFAULT and config == center:  # the defaults are the center: same results
+                entry["per_task"] = dict(results["variants"][CENTER]["per_task"])
         results["variants"][variant.name] = entry
         for task in tasks:
             if task.name in entry["per_task"]:
