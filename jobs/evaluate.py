@@ -37,8 +37,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--curator", type=Path,
                         default=SHARED / "arxiv/ground_truth/dairai_ml_papers_of_the_week.jsonl")
     parser.add_argument("--embeddings", action="store_true",
-                        help="with --tune, also try the optional embedding block (needs the embeddings extra; "
-                             "encodes every paper once, kept in --cache-dir)")
+                        help="also measure the optional embedding block: its tuning rows with --tune, the defaults "
+                             "plus the block on the test cutoffs otherwise (needs the embeddings extra; encodes "
+                             "every paper once, kept in --cache-dir). A run without it drops those rows.")
     parser.add_argument("--cache-dir", type=Path, help="keep fitted text features (and embeddings) here between runs")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder of quality.md (JSON in quality/)")
 
@@ -72,7 +73,7 @@ def run(args, settings) -> int:
             else:
                 dev_path = data / f"dev-{protocol}.json"
                 tuned = runner.best_lite(artifacts.read_json(dev_path)) if dev_path.exists() else None
-                variants = runner.test_variants(protocol, tuned)
+                variants = runner.test_variants(protocol, tuned, embeddings=args.embeddings)
             with bar("evaluate", unit="case") as handle:
                 results = runner.run_protocol(protocol, split, variants, tasks, features, train, cache, data,
                                               _progress(handle))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +156,9 @@ def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k:
 
 
 def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], not_interested: list[str],
-               tags_version: int, params: TrainParams = TrainParams()) -> UserModel | None:
-    """Fit the user's models. Returns None when the library has no paper in this generation."""
+               tags_version: int, params: TrainParams = TrainParams(), n_jobs: int = 1) -> UserModel | None:
+    """Fit the user's models (one per tag and one for the whole library, on ``n_jobs`` threads: liblinear
+    and the sparse mat-vec release the GIL). Returns None when the library has no paper in this generation."""
     library = _rows(index, [p for ids in tags.values() for p in ids])
     if len(library) == 0:
         return None
@@ -166,14 +168,21 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
     groups = {tag: rows for tag, rows in groups.items() if len(rows)}
     excluded = np.zeros(len(index), dtype=bool)
     excluded[library] = excluded[hard] = True
-    W, b, top, top_scores = [], [], [], []
-    for tag, pos in groups.items():
+
+    def fit(pos: np.ndarray):
         # Other tags' papers are negatives for this tag: they are what the user did not file here.
         w, bias = fit_user_weights(index.X, pos, np.union1d(np.setdiff1d(library, pos), hard), params, seed=user_id,
                                    hard_pool=hard_pool_end(index.dates, pos))
         rows, s = top_rows(index.X @ w + bias, 0, ~excluded, params.keep)
-        W.append(w), b.append(bias)
-        top.append(np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1))
-        top_scores.append(np.pad(s, (0, params.keep - len(s)), constant_values=-np.inf))
+        return (w, bias, np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1),
+                np.pad(s, (0, params.keep - len(s)), constant_values=-np.inf))
+
+    jobs = min(n_jobs, len(groups))
+    if jobs > 1:
+        with ThreadPoolExecutor(jobs) as pool:
+            fitted = list(pool.map(fit, groups.values()))
+    else:
+        fitted = [fit(pos) for pos in groups.values()]
+    W, b, top, top_scores = zip(*fitted)
     return UserModel(user_id, index.generation, tags_version, time.time(), list(groups),
                      np.vstack(W), np.array(b, dtype=np.float32), np.vstack(top), np.vstack(top_scores))

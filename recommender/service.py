@@ -52,16 +52,18 @@ def model_is_fresh(model: UserModel | None, index: FeatureIndex, user: User) -> 
     return model is not None and model.generation == index.generation and model.tags_version == user.tags_version
 
 
-def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user_id: int) -> UserModel | None:
+def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user_id: int,
+                 n_jobs: int | None = None) -> UserModel | None:
     """Train and save one user's models now (the web app calls this after a tag change).
 
+    The user's models are fitted on ``n_jobs`` threads (default: the ``n_jobs`` setting).
     Returns None (and removes any stale model) if the library is empty.
     """
     user = users.get_user_by_id(user_id)
     if user is None:
         raise UserError(f"no user with id {user_id}")
     model = train_user(index, user.id, users.tags(user.id), users.not_interested(user.id), user.tags_version,
-                       train_params(settings))
+                       train_params(settings), n_jobs=settings.n_jobs if n_jobs is None else n_jobs)
     path = model_path(settings.models_dir, user.id)
     if model is None:
         path.unlink(missing_ok=True)
@@ -94,7 +96,7 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
     def work(user: User):
         # Each thread opens its own connection: sqlite3 connections are not shared across threads here.
         with UserStore(users.path) as own:
-            model = retrain_user(settings, index, own, user.id)
+            model = retrain_user(settings, index, own, user.id, n_jobs=1)  # the users are the parallel part
         done.append(user.username)
         if progress:
             progress(len(done), len(todo))

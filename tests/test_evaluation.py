@@ -180,6 +180,37 @@ def _tiny_task():
     return Task("authors", "dev", "tiny", papers, [case]), case
 
 
+def test_the_defaults_reuse_a_row_with_the_same_method_and_rows_keep_the_grid_order(tmp_path, monkeypatch):
+    task, _ = _tiny_task()
+    features, train = FeatureParams(min_df=1, max_df=1.0), runner.TrainParams()
+    twin = runner.Variant("same as the defaults", "test", base="settings")
+    other = runner.Variant("C 0.5", "test", base="settings", train={"C": 0.5})
+    default = runner.Variant(runner.DEFAULT, "test", base="settings")
+    calls = []
+
+    def counting(methods_, task_, cache, progress=None):
+        calls.append(methods_[0].name)
+        return evaluate(methods_, task_, cache, progress=progress)
+
+    monkeypatch.setattr(runner, "evaluate", counting)
+    runner.run_protocol("authors", "dev", [other, twin], [task], features, train, FeatureCache(), tmp_path)
+    results = runner.run_protocol("authors", "dev", [twin, default, other], [task], features, train,
+                                  FeatureCache(), tmp_path)
+    assert calls == ["C 0.5", "same as the defaults"]  # the defaults were not run again
+    saved = json.loads((tmp_path / "dev-authors.json").read_text())
+    assert list(saved["variants"]) == ["same as the defaults", runner.DEFAULT, "C 0.5"]
+    assert saved["variants"][runner.DEFAULT]["per_task"] == saved["variants"]["same as the defaults"]["per_task"]
+    assert results["variants"][runner.DEFAULT]["config"] == results["variants"]["same as the defaults"]["config"]
+
+
+def test_test_runs_add_the_embedding_block_only_when_asked():
+    names = [v.name for v in runner.test_variants("readers", None)]
+    assert runner.DEFAULT in names and runner.WITH_EMBEDDINGS not in names
+    with_block = runner.test_variants("citations", None, embeddings=True)
+    assert with_block[-1].name == runner.WITH_EMBEDDINGS and with_block[-1].kind == "similar"
+    assert with_block[-1].features == {"embedding_weight": 0.5} and with_block[-1].base == "settings"
+
+
 def test_recipe_and_paperfeed_rank_the_readers_topic_first():
     task, case = _tiny_task()
     lite = methods.Recipe(tfidf={"min_df": 1, "max_df": 1.0})

@@ -96,6 +96,16 @@ def test_tagging_topic_a_ranks_unseen_topic_a_first(index):
     assert saved == ids[:5]
 
 
+def test_a_users_models_fitted_on_threads_equal_the_serial_fit(index):
+    tags = {"qec": ["2504.00001", "2504.00003"], "bio": ["2504.00002", "2504.00004"], "more": ["2504.00005"]}
+    serial = train_user(index, 7, tags, ["2504.00006"], tags_version=3)
+    threaded = train_user(index, 7, tags, ["2504.00006"], tags_version=3, n_jobs=2)
+    assert serial.tags == threaded.tags == [serial.tags[0], "bio", "more", "qec"]
+    np.testing.assert_array_equal(serial.W, threaded.W)
+    np.testing.assert_array_equal(serial.b, threaded.b)
+    np.testing.assert_array_equal(serial.top, threaded.top)
+
+
 def test_explain_and_top_terms(index):
     terms = dict(ranking.top_terms(index, "2504.00002", n=20))
     assert "protein" in terms or "protein folding" in terms

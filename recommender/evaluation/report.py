@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import artifacts
-from .grid import CENTER, DEFAULT, LITE
+from .grid import CENTER, DEFAULT, LITE, WITH_EMBEDDINGS
 from .metrics import paired
 
 START, END = "<!-- results:{}:start -->", "<!-- results:{}:end -->"
@@ -88,6 +88,13 @@ def test_table(results: dict) -> str:
         for t in [*tasks, None]:
             p = compare(results, DEFAULT, base, t)
             lines.append(f"| {base} | {t or '**pooled**'} | {p['n']} | {_paired_cells(p)} |")
+    if _complete(results, WITH_EMBEDDINGS):
+        lines += ["", f"With the optional embedding block ({WITH_EMBEDDINGS}, pooled):", "",
+                  "| against | n | difference [95% CI] | relative [95% CI] | wins/losses |", "|---|---|---|---|---|"]
+        for base in (LITE, _tuned_lite(results), DEFAULT):
+            if base and _complete(results, base):
+                p = compare(results, WITH_EMBEDDINGS, base)
+                lines.append(f"| {base} | {p['n']} | {_paired_cells(p)} |")
     return "\n".join(lines)
 
 

@@ -18,8 +18,8 @@ from ..features import FeatureParams
 from ..models import TrainParams
 from . import authors, citations, curator, readers
 from .cache import FeatureCache
-from .grid import BASELINES, CENTER, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, Variant, \
-    variants_for
+from .grid import BASELINES, CENTER, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, \
+    TEST_EMBEDDING_VARIANTS, WITH_EMBEDDINGS, Variant, variants_for
 from .metrics import paired
 from .run import evaluate
 from .tasks import Task, load_corpus
@@ -56,13 +56,16 @@ def build_tasks(protocol: str, split: str, sources: Sources, users: int = 150, q
     raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
 
 
-def test_variants(protocol: str, tuned_lite: Variant | None) -> tuple[Variant, ...]:
-    """What the test cutoffs report: baselines, lite as shipped and tuned, and Paperfeed's defaults."""
+def test_variants(protocol: str, tuned_lite: Variant | None, embeddings: bool = False) -> tuple[Variant, ...]:
+    """What the test cutoffs report: baselines, lite as shipped and tuned, and Paperfeed's defaults (with
+    ``embeddings``, also the defaults plus the optional embedding block)."""
     lite = tuple(v for v in (LITE_VARIANTS[0], tuned_lite) if v is not None)
     if protocol == "citations":
-        return BASELINES[:1] + lite + tuple(v for v in SIMILAR_VARIANTS if v.name in (DEFAULT, "text only"))
-    return BASELINES + lite + tuple(v for v in RECOMMEND_VARIANTS
-                                    if v.name in (DEFAULT, "previous release (text only, C 0.3)"))
+        chosen = BASELINES[:1] + lite + tuple(v for v in SIMILAR_VARIANTS if v.name in (DEFAULT, "text only"))
+        return chosen + ((TEST_EMBEDDING_VARIANTS["similar"],) if embeddings else ())
+    chosen = BASELINES + lite + tuple(v for v in RECOMMEND_VARIANTS
+                                      if v.name in (DEFAULT, "previous release (text only, C 0.3)"))
+    return chosen + ((TEST_EMBEDDING_VARIANTS["paperfeed"],) if embeddings else ())
 
 
 def best_lite(dev_results: dict) -> Variant | None:
@@ -103,8 +106,11 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
         entry = results["variants"].get(variant.name)
         if not entry or entry.get("config") != config:
             entry = {"why": variant.why, "kind": variant.kind, "config": config, "per_task": {}}
-            if variant.name == DEFAULT and config == center:  # the defaults are the center: same results
-                entry["per_task"] = dict(results["variants"][CENTER]["per_task"])
+            if variant.name == DEFAULT:  # the defaults may equal a row already run: same method, same results
+                twin = next((e for n, e in results["variants"].items()
+                             if n != DEFAULT and e.get("config") == config), None)
+                if twin is not None:
+                    entry["per_task"] = dict(twin["per_task"])
         results["variants"][variant.name] = entry
         for task in tasks:
             if task.name in entry["per_task"]:
@@ -112,6 +118,8 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
             outcome = evaluate([method], task, cache, progress=progress)[method.name]
             entry["per_task"][task.name] = {k: outcome[k] for k in ("per_case", "seconds_per_case", "recall_curve")}
             artifacts.write_json(path, results)
+    # Rows in the grid's order, whatever order they were first run in.
+    results["variants"] = {v.name: results["variants"][v.name] for v in variants if v.name in results["variants"]}
     artifacts.write_json(path, results)
     return results
 
