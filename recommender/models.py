@@ -8,6 +8,7 @@ at ``max_negatives`` rows whatever the corpus size. Models are saved as npz
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -158,7 +159,11 @@ def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k:
 def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], not_interested: list[str],
                tags_version: int, params: TrainParams = TrainParams(), n_jobs: int = 1) -> UserModel | None:
     """Fit the user's models (one per tag and one for the whole library, on ``n_jobs`` threads: liblinear
-    and the sparse mat-vec release the GIL). Returns None when the library has no paper in this generation."""
+    and the sparse mat-vec release the GIL). Returns None when the library has no paper in this generation.
+
+    liblinear shares one random generator per process, so fits running at the same time (here, or several
+    users in ``train``) can differ from a serial fit in the last digits; the rankings do not change in practice.
+    """
     library = _rows(index, [p for ids in tags.values() for p in ids])
     if len(library) == 0:
         return None
@@ -177,7 +182,8 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
         return (w, bias, np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1),
                 np.pad(s, (0, params.keep - len(s)), constant_values=-np.inf))
 
-    jobs = min(n_jobs, len(groups))
+    # joblib's convention, as for `train`: -1 is every core, -2 all but one.
+    jobs = min(n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs), len(groups))
     if jobs > 1:
         with ThreadPoolExecutor(jobs) as pool:
             fitted = list(pool.map(fit, groups.values()))

@@ -96,7 +96,8 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
     def work(user: User):
         # Each thread opens its own connection: sqlite3 connections are not shared across threads here.
         with UserStore(users.path) as own:
-            model = retrain_user(settings, index, own, user.id, n_jobs=1)  # the users are the parallel part
+            # Several users: the users are the parallel part. One user: their models are.
+            model = retrain_user(settings, index, own, user.id, n_jobs=1 if len(todo) > 1 else None)
         done.append(user.username)
         if progress:
             progress(len(done), len(todo))

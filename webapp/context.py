@@ -56,7 +56,7 @@ def library() -> Library | None:
     if "library" not in g:
         store = users()
         uid = current_user.id
-        state().wait_for_user(uid)  # a retrain queued by the last tag change takes ~0.5 s at 131k papers
+        state().wait_for_user(uid)  # a retrain queued by the last tag change takes ~0.65 s at 131k papers
         g.library = Library(store.tags(uid), store.not_interested(uid), state().model(uid),
                             store.get_user_by_id(uid).tags_version, index().generation)
         if g.library.tags and not g.library.model_fresh:

@@ -93,7 +93,7 @@ class AppState:
         return user_id in self._pending
 
     def schedule_retrain(self, user_id: int) -> None:
-        """Retrain one user in the background (about 0.5 s at 131k papers); repeated calls coalesce."""
+        """Retrain one user in the background (about 0.65 s at 131k papers); repeated calls coalesce."""
         with self._lock:
             if user_id in self._pending:
                 return

@@ -108,7 +108,7 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
             entry = {"why": variant.why, "kind": variant.kind, "config": config, "per_task": {}}
             if variant.name == DEFAULT:  # the defaults may equal a row already run: same method, same results
                 twin = next((e for n, e in results["variants"].items()
-                             if n != DEFAULT and e.get("config") == config), None)
+                             if n != DEFAULT and e.get("kind") == variant.kind and e.get("config") == config), None)
                 if twin is not None:
                     entry["per_task"] = dict(twin["per_task"])
         results["variants"][variant.name] = entry
