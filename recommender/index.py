@@ -71,8 +71,7 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     if params.embedding_weight > 0:
         store = EmbeddingStore(Path(models_dir) / "embeddings" / EMBEDDING_MODEL)
         step(f"embedding {len(store.missing(papers))} new papers")
-        store.encode(papers, progress=lambda done, total: step(f"embedded {done} of {total}"))
-        embeddings = store.matrix(papers)
+        embeddings = store.vectors(papers, progress=lambda done, total: step(f"embedded {done} of {total}"))
     step(f"fitting features on {len(papers)} papers")
     features = build_features(papers, params, embeddings=embeddings)
     step("writing generation")

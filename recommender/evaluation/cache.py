@@ -38,6 +38,7 @@ class FeatureCache:
         self.dir = Path(cache_dir) if cache_dir else None
         self.keep = keep
         self.embeddings = Path(embeddings) if embeddings else (self.dir / "embeddings" if self.dir else None)
+        self._store: EmbeddingStore | None = None  # loaded once, on first use
         self._memory: OrderedDict = OrderedDict()
 
     def _remember(self, key, build):
@@ -80,9 +81,9 @@ class FeatureCache:
             return None
         if self.embeddings is None:
             raise ValueError("the embedding block needs --cache-dir to keep its embeddings in")
-        store = EmbeddingStore(self.embeddings)
-        store.encode(task.papers)
-        return store.matrix(task.papers)
+        if self._store is None:
+            self._store = EmbeddingStore(self.embeddings)
+        return self._store.vectors(task.papers)
 
     def recipe(self, task: Task, tfidf: dict, text_of) -> tuple[sp.csr_matrix, TfidfVectorizer]:
         """arxiv-sanity-lite's TF-IDF over ``text_of(paper)``; the vectorizer transforms stripped texts."""

@@ -90,6 +90,11 @@ class EmbeddingStore:
             self._row[key] = len(self._row)
         self._vectors = np.concatenate([self._vectors, vectors])
 
+    def vectors(self, papers: Sequence[Paper], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The block for ``papers``: encode the ones not stored yet, then one unit row per paper."""
+        self.encode(papers, progress=progress)
+        return self.matrix(papers)
+
     def matrix(self, papers: Sequence[Paper]) -> np.ndarray:
         """One unit row per paper (float32), zeros for a paper without a vector."""
         out = np.zeros((len(papers), DIM), np.float32)
