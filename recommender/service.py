@@ -15,7 +15,7 @@ from .models import ALL, TrainParams, UserModel, load_user_model, model_path, tr
 from .ranking import Filters, _check_page, rank_linear
 from .settings import Settings
 from .store import PaperStore
-from .users import User, UserError, UserStore
+from .users import UnknownPaper, User, UserError, UserStore
 
 
 class NoModel(LookupError):
@@ -32,7 +32,7 @@ def resolve_ids(papers: PaperStore, raw_ids: Iterable[str]) -> list[str]:
     for raw in raw_ids:
         pid, _ = parse_arxiv_id(raw)
         if pid not in papers:
-            raise UserError(f"unknown paper {pid}: import or fetch it first")
+            raise UnknownPaper(f"unknown paper {pid}: import or fetch it first")
         ids.append(pid)
     if not ids:
         raise UserError("no paper ids given")

@@ -63,7 +63,21 @@ _INITIALISED: set[Path] = set()  # user databases this process has already set u
 
 
 class UserError(ValueError):
-    """Bad user input (name, tag, password); the message is safe to show."""
+    """Bad user input (name, tag, password); the message is safe to show. ``status`` is the HTTP answer."""
+
+    status = 400
+
+
+class UnknownPaper(UserError):
+    """A paper id that is well formed but not in the store."""
+
+    status = 404
+
+
+class LimitExceeded(UserError):
+    """A documented per-user limit (tags, papers per tag, tokens) would be exceeded."""
+
+    status = 409
 
 
 def validate_username(name: str) -> str:

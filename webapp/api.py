@@ -161,7 +161,7 @@ def tag_paper(tag: str, raw_id: str):
         else:
             changed = service.untag(users(), current_user.user, tag, [pid])
     except UserError as exc:
-        abort(404 if "unknown paper" in str(exc) else 400, description=str(exc))
+        abort(exc.status, description=str(exc))
     if changed:
         after_library_change()
     return jsonify(tag=tag.strip(), id=pid, changed=bool(changed), tags=users().paper_tags(current_user.id, [pid])[pid])
