@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import socket
 import subprocess
@@ -56,10 +57,12 @@ class Client:
         return response.status, response.read()
 
 
-def start_server(args, port: int) -> subprocess.Popen:
+def start_server(args, port: int, repo: Path = REPO) -> subprocess.Popen:
+    """`paperfeed serve` of the checkout ``repo`` on ``args.workdir``'s data, once it answers."""
     cmd = [sys.executable, "-m", "jobs.cli", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port),
            "--threads", str(args.threads), "--data-dir", f"{args.workdir}/data", "--models-dir", f"{args.workdir}/models"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

@@ -100,7 +100,14 @@ def query_latency(settings) -> dict:
     month = ranking.Filters(since=dt.date(2026, 6, 1))
     ids = [index.ids[i] for i in rng.choice(len(index), 200, replace=False)]
     with UserStore(settings.users_path) as users:
-        retrain = percentiles(lambda u: service.retrain_user(settings, index, users, u.id), [(u,) for u in people[:10]])
+        retrain = percentiles(lambda u: service.retrain_user(settings, index, users, u.id, everything=True),
+                              [(u,) for u in people[:10]])
+
+        def one_more_paper(user, k):  # the web app's case: one tag changed, so that tag and the library refit
+            tag = sorted(users.tags(user.id))[0]
+            users.add_tags(user.id, tag, [index.ids[-1 - k]])
+            return service.retrain_user(settings, index, users, user.id)
+        after_tag = percentiles(one_more_paper, [(u, k) for k, u in enumerate(people[:10])])
     return {
         "index_load_s": round(load_s, 2),
         "recommend_saved": percentiles(rec, [(u, None) for u in picks]),
@@ -108,6 +115,7 @@ def query_latency(settings) -> dict:
         "similar": percentiles(lambda p: ranking.similar(index, p, n=25), [(p,) for p in ids]),
         "search": percentiles(lambda q: ranking.search(index, q, n=25), [(q,) for q in QUERIES * 20]),
         "retrain_one_user": retrain,
+        "retrain_after_one_tag": after_tag,
     }
 
 

@@ -1,16 +1,37 @@
 """The ``paperfeed`` command: one sub-command per job module.
 
 Each job module defines ``add_arguments(parser)`` and ``run(args, settings) -> int``.
-Domain errors (``ValueError`` and ``OSError`` subclasses raised with a clear
-message) become one line on stderr and exit code 2, never a traceback.
+
+Exit codes, the same for every command:
+
+- 0: done (for ``check``: healthy, or every problem repaired).
+- 1: ran, but reports a condition cron may act on: ``fetch`` found nothing new,
+  ``check`` found problems it did not (or could not) repair.
+- 2: failed. One line on stderr, ``paperfeed <command>: error: <what>``, plus a
+  hint where one helps (disk full, read-only directory, permission, locked or
+  damaged database, another run of the same job). Never a traceback: every
+  exception ends here, the unexpected ones (a bug) with their type and
+  "run with PAPERFEED_DEBUG=1 for the traceback". With ``PAPERFEED_DEBUG=1`` the
+  traceback is printed too; the exit code stays 2.
+- 130: interrupted (Ctrl-C). Usage errors exit 2 (argparse).
+
+Jobs that write (``import``, ``fetch``, ``compute``, ``train``, ``check --repair``)
+hold a lock (:mod:`recommender.locks`, ``<models_dir>/locks/<job>.lock``) so two
+runs of the same job never overlap; ``check --repair`` takes all of them.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import sqlite3
 import sys
+import traceback
+import zipfile
 from importlib.metadata import entry_points
 
+from recommender.locks import JobRunning, job_locks
 from recommender.settings import load_settings
 
 # command -> (module, one-line help)
@@ -27,11 +48,16 @@ COMMANDS = {
     "search": ("jobs.query", "search papers by keywords or arXiv id"),
     "stats": ("jobs.query", "paper count, date range, users and artifact generation"),
     "evaluate": ("jobs.evaluate", "offline quality of the ranking methods on real data (author and citation protocols)"),
+    "check": ("jobs.check", "verify the paper store, user database, features and user models; --repair fixes what it can"),
     "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train, then serve: the one command to try Paperfeed"),
 }
 
 
 PLUGIN_GROUP = "paperfeed.commands"
+
+# command -> the job locks it holds while it runs (``check`` only with --repair; see _locks)
+LOCKS = {"import": ("import",), "fetch": ("fetch",), "compute": ("compute",), "train": ("train",)}
+REPAIR_LOCKS = ("import", "fetch", "compute", "train", "check")
 
 
 def plugin_commands() -> dict:
@@ -68,17 +94,85 @@ def _takes_name(module) -> bool:
     return getattr(module, "MULTI_COMMAND", False)
 
 
+def _locks(args) -> tuple[str, ...]:
+    if args.command == "check":
+        return REPAIR_LOCKS if getattr(args, "repair", False) else ()
+    return LOCKS.get(args.command, ())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(data_dir=args.data_dir, models_dir=args.models_dir)
-        return args._module.run(args, settings)
+        with job_locks(settings.models_dir, _locks(args)):
+            return args._module.run(args, settings)
     except KeyboardInterrupt:
         print("paperfeed: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
-    except (ValueError, OSError, LookupError) as exc:
-        print(f"paperfeed {args.command}: error: {exc}", file=sys.stderr)
+    except BrokenPipeError:  # `paperfeed search x | head`: the reader left, which is not an error
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # noqa: BLE001 -- the one place every failure becomes one line
+        print(f"paperfeed {args.command}: error: {describe(exc)}", file=sys.stderr)
+        if os.environ.get("PAPERFEED_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
         return 2
+
+
+EXPECTED = (JobRunning, sqlite3.Error, OSError, ValueError, LookupError, MemoryError, EOFError,
+            zipfile.BadZipFile)
+
+_ERRNO_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space (old generations under models/features can go) and run again",
+    errno.EDQUOT: "the disk quota is exceeded: free some space and run again",
+    errno.EROFS: "the file system is read-only: run writing jobs where the data and models directories are writable",
+    errno.EACCES: "permission denied: run the jobs as the user that owns the data and models directories",
+    errno.EPERM: "operation not permitted: run the jobs as the user that owns the data and models directories",
+}
+
+_SQLITE_HINTS = (
+    ("not writable by this user", None),  # the message says it all
+    ("locked", "another process is writing this database; try again when it has finished"),
+    ("busy", "another process is writing this database; try again when it has finished"),
+    ("disk is full", _ERRNO_HINTS[errno.ENOSPC]),
+    ("readonly database", "the database or its directory is read-only: writing jobs need a writable data directory"),
+    ("unable to open", "the data directory is missing, unreadable, or read-only (SQLite keeps its -wal and -shm "
+                       "files beside the database, so even reading needs them there or a writable directory)"),
+    ("malformed", "the database file is damaged: run `paperfeed check`, then restore it from a backup"),
+    ("not a database", "the database file is damaged: run `paperfeed check`, then restore it from a backup"),
+)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for any exception: its message, and a hint for the classes operators meet."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_HINTS and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}: {_ERRNO_HINTS[exc.errno]}"
+    if isinstance(exc, sqlite3.Error):
+        lowered = text.lower()
+        hint = next((h for key, h in _SQLITE_HINTS if key in lowered), None)
+        if hint and hint not in text:
+            text = f"{text}: {hint}"
+        return text if "database" in lowered else f"database error: {text}"
+    if isinstance(exc, MemoryError):
+        return "out of memory: lower PAPERFEED_MAX_FEATURES, or run on a machine with more memory"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"{text}: an artifact under the models directory is damaged: run `paperfeed check --repair`"
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if not isinstance(exc, EXPECTED):
+        return f"unexpected {type(exc).__name__}: {text} (run with PAPERFEED_DEBUG=1 for the traceback)"
+    return text
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

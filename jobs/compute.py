@@ -1,14 +1,22 @@
-"""``paperfeed compute``: TF-IDF features and the similar-papers index, as a new generation."""
+"""``paperfeed compute``: TF-IDF features and the similar-papers index, as a new generation.
+
+Damaged rows of the paper store are skipped (never a hang, never a failed run);
+they are counted on stderr and in ``--json`` as ``skipped_rows``. ``paperfeed check
+--repair`` moves them aside.
+"""
 from __future__ import annotations
 
 import dataclasses
 
+from recommender.artifacts import remove_stale_temps
 from recommender.features import FeatureParams
 from recommender.index import compute_generation
 from recommender.store import PaperStore
 
-from .output import emit
+from .output import emit, warn
 from .progress import steps
+
+SHOW_BAD = 5
 
 
 def add_arguments(parser) -> None:
@@ -20,8 +28,17 @@ def params_from(settings, args=None) -> FeatureParams:
 
 
 def run(args, settings) -> int:
-    with PaperStore(settings.papers_path, readonly=True) as store:
+    removed = remove_stale_temps(settings.models_dir) if settings.models_dir.is_dir() else []
+    bad = []
+    with PaperStore(settings.papers_path, readonly=True, on_corrupt=bad.append) as store:
         result = compute_generation(store, settings.models_dir, params_from(settings, args), steps("compute"))
-    emit(args, dataclasses.asdict(result),
-         f"generation {result.generation}: {result.papers} papers x {result.features} features ({result.nnz} non-zeros)")
+    if removed:
+        warn(f"compute: removed {len(removed)} temp file(s) left by a killed run")
+    if bad:
+        shown = ", ".join(b.key for b in bad[:SHOW_BAD]) + (" ..." if len(bad) > SHOW_BAD else "")
+        warn(f"compute: skipped {len(bad)} unreadable paper row(s) ({shown}): run `paperfeed check --repair`, "
+             "then import or fetch them again")
+    emit(args, {**dataclasses.asdict(result), "skipped_rows": [{"id": b.key, "reason": b.reason} for b in bad]},
+         f"generation {result.generation}: {result.papers} papers x {result.features} features ({result.nnz} non-zeros)"
+         + (f"; {len(bad)} unreadable rows skipped" if bad else ""))
     return 0

@@ -1,4 +1,11 @@
-"""``paperfeed import FILE...``: stream Kaggle-snapshot JSON lines into the paper store."""
+"""``paperfeed import FILE...``: stream Kaggle-snapshot JSON lines into the paper store.
+
+A bad line never aborts the import: the summary lists the first ``SHOW_BAD`` with their
+file, line number and reason (``--json``: the first ``ingest.MAX_REPORTED_BAD``, 1,000, in
+``bad_lines``, all of them counted in ``bad``). ``lines`` counts non-blank lines, so
+``added + updated + unchanged + bad == lines``. Exit 0 even with bad lines; 2 when a
+file cannot be read at all.
+"""
 from __future__ import annotations
 
 from recommender.ingest import import_snapshots
@@ -28,8 +35,8 @@ def run(args, settings) -> int:
 
 
 def _text(summary) -> str:
-    lines = [f"added {summary.added}, updated {summary.updated}, unchanged {summary.unchanged}, "
-             f"bad lines skipped {summary.bad}"]
+    lines = [f"{summary.lines} lines: added {summary.added}, updated {summary.updated}, "
+             f"unchanged {summary.unchanged}, bad lines skipped {summary.bad}"]
     for bad in summary.bad_lines[:SHOW_BAD]:
         lines.append(f"  {bad.path}:{bad.line}: {bad.reason}")
     if summary.bad > SHOW_BAD:

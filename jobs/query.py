@@ -1,14 +1,21 @@
-"""``paperfeed recommend|similar|search|stats``: ranked results on the command line."""
+"""``paperfeed recommend|similar|search|stats``: ranked results on the command line.
+
+These commands only read, so they work on a read-only data directory (the stores are
+opened read-only, see ``recommender.store.connect``), and ``stats`` reports the paper
+store even when the features are missing or damaged.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import os
+import sqlite3
 
 from recommender import ranking, service
 from recommender.artifacts import Generations, read_json
-from recommender.index import FeatureIndex
-from recommender.models import load_user_model
-from recommender.store import PaperStore
+from recommender.check import load_index
+from recommender.store import PaperStore, not_writable, read_only_fs
 from recommender.users import UserError, UserStore
 
 from .output import emit
@@ -48,7 +55,7 @@ def add_arguments(parser, name: str) -> None:
 def run(args, settings) -> int:
     if args.command == "stats":
         return _stats(args, settings)
-    index = FeatureIndex.load(settings.models_dir)
+    index = load_index(settings.models_dir)
     if args.command == "recommend":
         ids, scores = _recommend(args, settings, index)
     elif args.command == "similar":
@@ -67,7 +74,9 @@ def run(args, settings) -> int:
 
 
 def _recommend(args, settings, index):
-    with UserStore(settings.users_path) as users:
+    with _users(settings) as users:
+        if users is None:
+            raise UserError(f"no user {args.username!r}: there is no user database yet")
         user = users.get_user(args.username)
         if user is None:
             raise UserError(f"no user {args.username!r}")
@@ -75,22 +84,59 @@ def _recommend(args, settings, index):
         hidden = users.not_interested(user.id)
     filters = ranking.Filters(since=args.since, until=args.until, categories=tuple(args.category),
                               exclude=frozenset() if args.include_tagged else frozenset(library))
-    model = load_user_model(settings.models_dir, user.id)
+    model = service.current_model(settings, index, user.id)  # moved to this generation by feature name if need be
     return service.recommend(index, model, library, args.tag, filters, n=args.limit, not_interested=hidden)
 
 
 def _stats(args, settings) -> int:
-    with PaperStore(settings.papers_path) as papers:
-        count = len(papers)
-    with UserStore(settings.users_path) as users:
-        n_users = len(users.list_users())
+    count = 0
+    if settings.papers_path.exists():
+        with PaperStore(settings.papers_path, readonly=True) as papers:
+            count = len(papers)
+    with _users(settings) as users:
+        n_users = len(users.list_users()) if users is not None else 0
     gens = Generations(settings.models_dir)
     current = gens.current()
-    meta = read_json(gens.path(current) / "meta.json") if current else {}
+    meta, problem = {}, None
+    if current:
+        try:
+            meta = read_json(gens.path(current) / "meta.json")
+        except (OSError, ValueError) as exc:  # report the store anyway; `check` says more
+            problem = f"cannot read {current}/meta.json ({exc}): run `paperfeed check`"
     data = {"papers": count, "users": n_users, "generation": current,
             "indexed_papers": meta.get("papers", 0), "features": meta.get("features", 0),
             "first_date": meta.get("first_date"), "last_date": meta.get("last_date"),
             "data_dir": str(settings.data_dir), "models_dir": str(settings.models_dir)}
+    if problem:
+        data["generation_error"] = problem
     text = "\n".join(f"{k}: {v}" for k, v in data.items())
     emit(args, data, text)
     return 0
+
+
+@contextlib.contextmanager
+def _users(settings):
+    """The user database for reading: None if there is none yet; read-only on a read-only file system.
+
+    ``UserStore`` always opens for writing (it sets WAL and creates the schema), which SQLite
+    refuses on a read-only file system. Then the queries go through a read-only connection instead.
+    """
+    path = settings.users_path
+    if not path.exists():
+        yield None
+        return
+    try:
+        users = UserStore(path, settings.limits)
+        try:
+            users.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the first read opens the WAL
+        except sqlite3.OperationalError:
+            users.close()
+            raise
+    except sqlite3.OperationalError as exc:
+        if not read_only_fs(path.parent):
+            if os.access(path.parent, os.W_OK):
+                raise
+            raise not_writable(path) from exc
+        users = UserStore(path, settings.limits, readonly=True)
+    with users:
+        yield users

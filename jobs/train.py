@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from recommender.index import FeatureIndex
-from recommender.service import train_users
+from recommender.artifacts import remove_stale_temps
+from recommender.service import train_current
 from recommender.users import UserStore
 
 from .output import emit
@@ -16,14 +16,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args, settings) -> int:
-    index = FeatureIndex.load(settings.models_dir)
-    with UserStore(settings.users_path) as users, bar("train", unit="user") as progress:
+    remove_stale_temps(settings.models_dir / "users")  # what a killed train left behind
+    with UserStore(settings.users_path, settings.limits) as users, bar("train", unit="user") as progress:
         def advance(done, total):
             progress.total = total
             progress.update(done - progress.n)
 
-        summary = train_users(settings, index, users, everyone=args.all, progress=advance)
+        summary = train_current(settings, users, everyone=args.all, progress=advance)
     text = (f"trained {len(summary.trained)} users, {summary.skipped} up to date"
-            + (f", {len(summary.empty)} with no tagged paper in the features" if summary.empty else ""))
-    emit(args, {**dataclasses.asdict(summary), "generation": index.generation}, text)
+            + (f", {len(summary.empty)} with no tagged paper in the features" if summary.empty else "")
+            + (f"; compute published {summary.generation} meanwhile, so its users were retrained on it"
+               if summary.passes > 1 else ""))
+    emit(args, dataclasses.asdict(summary), text)
     return 0

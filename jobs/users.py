@@ -24,7 +24,7 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args, settings) -> int:
-    with UserStore(settings.users_path) as users:
+    with UserStore(settings.users_path, settings.limits) as users:
         if args.command == "useradd":
             return _useradd(args, users)
         user = users.get_user(args.username)

@@ -5,6 +5,18 @@ fsynced, renamed into place, and only then named in ``features/CURRENT``.
 A reader that follows CURRENT therefore always sees a complete generation, even
 if ``compute`` is killed at any instant. Nothing here pickles: arrays are
 ``.npz`` (loaded with ``allow_pickle=False``) and everything else is JSON.
+
+File mode: artifacts are created ``0o666`` minus the process umask (``0644`` under
+the usual umask 022, ``0664`` under 002), like any file a program creates, not the
+``0600`` of ``mkstemp``. So the web server may run as another Unix user than the
+batch jobs as long as it can read them (same group with umask 002, or anyone with
+022). Run the jobs with umask 077 to keep them private to one user.
+
+Temporary names carry the writer's pid: ``.<name>.<pid>.<random>.tmp`` for files,
+``.gen-<stamp>-<pid>.tmp`` for generations. A killed run leaves them behind;
+:func:`remove_stale_temps` (run by ``compute``, ``train`` and ``check --repair``)
+deletes those whose writer is dead, never one a live writer is using (see
+:func:`is_stale` for the rule).
 """
 from __future__ import annotations
 
@@ -14,12 +26,41 @@ import os
 import shutil
 import tempfile
 import datetime as dt
+import re
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 KEEP_GENERATIONS = 3
+STALE_NO_PID_S = 3600          # a temp file without a pid in its name (older releases) is stale after an hour
+STALE_LIVE_PID_S = 24 * 3600   # ... and one whose pid is alive but untouched this long (the pid was reused)
+
+_TEMP_FILE = re.compile(r"\..+\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+_TEMP_GEN = re.compile(r"\.gen-.*-(?P<pid>[0-9]+)\.tmp")
+_umask_lock = threading.Lock()
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:  # elsewhere: set and restore (another thread creating a file meanwhile is not covered)
+        value = os.umask(0o022)
+        os.umask(value)
+        return value
+
+
+def file_mode() -> int:
+    """The mode artifacts are created with: ``0o666 & ~umask``."""
+    return 0o666 & ~umask()
 
 
 def fsync_dir(path: Path) -> None:
@@ -32,20 +73,27 @@ def fsync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "wb"):
-    """Write ``path`` via a temp file in the same directory, fsync, then ``os.replace``."""
+    """Write ``path`` via a temp file in the same directory, fsync, then ``os.replace``.
+
+    The file gets :func:`file_mode` (``0644`` under umask 022). On any error (``ENOSPC``,
+    ``EROFS``...) the temp file is removed and the old ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
+            os.fchmod(handle.fileno(), file_mode())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc  # say which file
         raise
 
 
@@ -105,6 +153,7 @@ class Generations:
         generation and the partial directory is left under a ``.tmp`` name.
         """
         self.root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.root)
         # Microseconds keep two runs in one second apart; the pid lets prune() spot a dead run's leftovers.
         name = dt.datetime.now().strftime("gen-%Y%m%dT%H%M%S-%f") + f"-{os.getpid()}"
         tmp = self.root / f".{name}.tmp"
@@ -127,17 +176,76 @@ class Generations:
         for old in finished[:-KEEP_GENERATIONS]:
             if old.name != keep:
                 shutil.rmtree(old, ignore_errors=True)
-        for leftover in self.root.glob(".gen-*.tmp"):
-            if leftover.name != f".{keep}.tmp" and _pid_dead(leftover.name):
-                shutil.rmtree(leftover, ignore_errors=True)
+        remove_stale_temps(self.root)
+
+    def complete(self) -> list[str]:
+        """Names of the finished generation directories, oldest first."""
+        return sorted(p.name for p in self.root.glob("gen-*") if p.is_dir())
 
 
-def _pid_dead(tmp_name: str) -> bool:
-    try:
-        pid = int(tmp_name.rsplit("-", 1)[1].split(".")[0])
-        os.kill(pid, 0)
-    except (ValueError, IndexError, ProcessLookupError):
+def temp_pid(name: str) -> int | None:
+    """The writer's pid in a temp name (file or generation), or None for a name without one."""
+    match = _TEMP_GEN.fullmatch(name) or _TEMP_FILE.fullmatch(name)
+    return int(match["pid"]) if match else None
+
+
+def is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
         return True
-    except PermissionError:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return pid == os.getpid()
+    except (PermissionError, OverflowError):
+        return True  # another user's live process (or a pid this system cannot have: keep, age decides)
+    return True
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """Whether a temp file or directory was left by a run that is over.
+
+    With a pid in its name: stale when that process is dead, or (the pid was reused)
+    when untouched for ``STALE_LIVE_PID_S``. Without one: when untouched for
+    ``STALE_NO_PID_S``. A live writer keeps its file fresh, so it is never removed.
+    """
+    now = time.time() if now is None else now
+    try:
+        age = now - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    pid = temp_pid(path.name)
+    if pid is None:
+        return age > STALE_NO_PID_S
+    return not _alive(pid) or age > STALE_LIVE_PID_S
+
+
+def find_temps(root: Path) -> list[Path]:
+    """Temp files and generation directories under ``root`` (not inside a temp directory)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        for name in list(dirs):
+            if is_temp(name):
+                found.append(Path(folder) / name)
+                dirs.remove(name)
+        found += [Path(folder) / name for name in files if is_temp(name)]
+    return sorted(found)
+
+
+def remove_stale_temps(root: Path, now: float | None = None) -> list[Path]:
+    """Delete the stale temp files and directories under ``root``; returns what was removed."""
+    removed = []
+    for path in find_temps(root):
+        if is_stale(path, now):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+            removed.append(path)
+    return removed

@@ -6,6 +6,12 @@ here because ``arxiv.Client`` sets no timeout, ignores ``Retry-After`` and
 parses in lxml's recover mode, which turns a truncated page into a shorter
 valid one. Pages are committed one at a time: a failure keeps the pages saved
 before it and nothing of the page that failed.
+
+Parsing never fails with anything but a ``ValueError``: :func:`parse_feed` raises
+:class:`BrokenPage` or :class:`QueryRejected` for a body it cannot use, and
+:func:`papers_from_entries` skips each bad entry with its reason. The XML parser
+expands no entities, loads nothing from the network and keeps libxml2's limits
+(no ``huge_tree``: depth 256, 10 MB per text node, entity amplification capped).
 """
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ _CATEGORY = re.compile(r"[a-z-]+(?:\.[A-Za-z-]+)?", re.ASCII)
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _TOTAL = "{http://a9.com/-/spec/opensearch/1.1/}totalResults"
 _API_ERROR = "arxiv.org/api/errors"
+_COUNT = re.compile(r"[0-9]{1,9}", re.ASCII)
+MAX_SHOWN_ID = 120
 
 Progress = Callable[[int, int], None]
 
@@ -48,6 +56,14 @@ class FetchError(RuntimeError):
     def __init__(self, message: str, result: "FetchResult | None" = None):
         super().__init__(message)
         self.result = result
+
+
+class BrokenPage(ValueError):
+    """A response body that is not a whole Atom feed page; asking again may help."""
+
+
+class QueryRejected(ValueError):
+    """arXiv's error feed: the query itself was refused; the message is arXiv's."""
 
 
 class _Retry(Exception):
@@ -181,11 +197,43 @@ def paper_from_entry(entry: etree._Element) -> Paper:
             raise InvalidPaper(f"entry has no <{tag}>")
     try:
         result = arxiv_feed._build_result(entry)
-    except ValueError as exc:
-        raise InvalidPaper(f"unreadable date in entry: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # OverflowError: a year-9999 time moved to UTC
+        raise InvalidPaper(f"unreadable date in entry: {str(exc)[:120]}") from None
     if result is None:
         raise InvalidPaper("entry lacks a required field")
     return paper_from_result(result)
+
+
+def papers_from_entries(entries: Iterable[etree._Element]) -> tuple[list[Paper], list[SkippedEntry]]:
+    """Convert ``<entry>`` elements; one that is not a valid paper is skipped with its id and reason."""
+    papers, skipped = [], []
+    for entry in entries:
+        try:
+            papers.append(paper_from_entry(entry))
+        except ValueError as exc:
+            skipped.append(SkippedEntry((entry.findtext(_ATOM + "id") or "").strip()[:MAX_SHOWN_ID], str(exc)))
+    return papers, skipped
+
+
+def parse_feed(body: bytes) -> tuple[int, list[etree._Element]]:
+    """(totalResults, ``<entry>`` elements) of one API response body.
+
+    Raises :class:`BrokenPage` for a body that is not a well-formed Atom feed with a
+    result count, :class:`QueryRejected` for arXiv's error feed; both are ``ValueError``.
+    """
+    try:
+        root = _parse_xml(body)
+    except etree.LxmlError as exc:
+        raise BrokenPage(f"body is not well-formed XML, probably truncated ({exc})") from None
+    if root.tag != _ATOM + "feed":
+        raise BrokenPage(f"got a <{etree.QName(root).localname}> document instead of an Atom feed")
+    message = _api_error(root)
+    if message:
+        raise QueryRejected(message)
+    total = (root.findtext(_TOTAL) or "").strip()
+    if not _COUNT.fullmatch(total):
+        raise BrokenPage("feed has no opensearch:totalResults")
+    return int(total), root.findall(_ATOM + "entry")
 
 
 def _api_error(root: etree._Element) -> str | None:
@@ -214,7 +262,7 @@ def _get(session: requests.Session, url: str, timeout: float) -> requests.Respon
     if resp.status_code != 200:
         try:
             detail = _api_error(_parse_xml(resp.content))
-        except etree.XMLSyntaxError:
+        except etree.LxmlError:
             detail = None
         raise FetchError(f"arXiv API refused the request with HTTP {resp.status_code}"
                          f"{': ' + detail if detail else ''}; check the categories and options ({url})")
@@ -227,22 +275,15 @@ def _entries(resp: requests.Response, start: int, page_size: int) -> tuple[int, 
     if "html" in ctype.lower():
         raise _Retry(f"got an HTML page ({ctype}) instead of an Atom feed")
     try:
-        root = _parse_xml(resp.content)
-    except etree.XMLSyntaxError as exc:
-        raise _Retry(f"body is not well-formed XML, probably truncated ({exc})") from None
-    if root.tag != _ATOM + "feed":
-        raise _Retry(f"got a <{etree.QName(root).localname}> document instead of an Atom feed")
-    message = _api_error(root)
-    if message:
-        raise FetchError(f"arXiv API rejected the query: {message}")
-    total = (root.findtext(_TOTAL) or "").strip()
-    if not total.isascii() or not total.isdigit():
-        raise _Retry("feed has no opensearch:totalResults")
-    entries = root.findall(_ATOM + "entry")
-    expected = max(0, min(page_size, int(total) - start))
+        total, entries = parse_feed(resp.content)
+    except QueryRejected as exc:
+        raise FetchError(f"arXiv API rejected the query: {exc}") from None
+    except BrokenPage as exc:
+        raise _Retry(str(exc)) from None
+    expected = max(0, min(page_size, total - start))
     if len(entries) < expected:
         raise _Retry(f"short page: {len(entries)} entries where {expected} were expected")
-    return int(total), entries
+    return total, entries
 
 
 class ArxivFetcher:
@@ -310,16 +351,11 @@ class ArxivFetcher:
     @staticmethod
     def _commit(store: PaperStore, entries: list, since: dt.date | None, result: FetchResult) -> bool:
         """Convert and upsert one page; True if it holds a paper submitted before ``since``."""
-        cutoff, papers, reached = since.isoformat() if since else "", [], False
-        for entry in entries:
-            try:
-                paper = paper_from_entry(entry)
-            except ValueError as exc:
-                result.skipped.append(SkippedEntry((entry.findtext(_ATOM + "id") or "").strip(), str(exc)))
-                continue
-            reached = reached or paper.published < cutoff
-            if max(paper.published, paper.updated) >= cutoff:
-                papers.append(paper)
+        cutoff = since.isoformat() if since else ""
+        papers, skipped = papers_from_entries(entries)
+        result.skipped += skipped
+        reached = any(paper.published < cutoff for paper in papers)
+        papers = [paper for paper in papers if max(paper.published, paper.updated) >= cutoff]
         known = store.get_many(p.id for p in papers)
         # The API has no license field: keep the one a snapshot import stored.
         papers = [dataclasses.replace(p, license=known[p.id].license) if p.id in known else p for p in papers]

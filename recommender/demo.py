@@ -18,7 +18,7 @@ PER_TAG = 6
 def seed_demo_user(settings: Settings) -> tuple[str, str] | None:
     """Create ``demo`` with a random password and seed tags; None if it already exists."""
     index = FeatureIndex.load(settings.models_dir)
-    with UserStore(settings.users_path) as users:
+    with UserStore(settings.users_path, settings.limits) as users:
         if users.get_user(DEMO_USER) is not None:
             return None
         password = secrets.token_urlsafe(12)

@@ -104,6 +104,32 @@ def _write(folder: Path, papers: list[Paper], features: Features, params: Featur
     })
 
 
+def column_keys(models_dir: Path, generation: str) -> list[str]:
+    """A name for every feature column of a generation, stable across generations: ``t:`` and the term,
+    ``a:`` and the author key, ``cp:``/``cl:`` and a primary/listed category, ``e:`` and an embedding
+    dimension. A model's weights move to a new generation by these names (see ``models.align``).
+    Reads only the small JSON files, never the matrix."""
+    folder = artifacts.Generations(models_dir).path(generation)
+    meta = artifacts.read_json(folder / "meta.json")
+    names = artifacts.read_json(folder / "vocab.json")
+    blocks = [Block(**b) for b in meta.get("blocks", [])] or [Block(TEXT, 0, len(names), 1.0)]
+    keys: list[str] = []
+    for b in blocks:
+        if b.name == TEXT:
+            keys += ["t:" + t for t in names]
+        elif b.name == AUTHORS:
+            keys += ["a:" + k for k in artifacts.read_json(folder / "authors.json")["keys"]]
+        elif b.name == CATEGORIES:
+            cats = meta["categories"]
+            keys += ["cp:" + c for c in cats] + ["cl:" + c for c in cats]
+        else:
+            keys += [f"{b.name[:1]}:{i}" for i in range(b.stop - b.start)]
+        if len(keys) != b.stop:
+            raise ValueError(f"generation {generation}: block {b.name} has {b.stop - b.start} columns, "
+                             f"its names do not match")
+    return keys
+
+
 class NoGeneration(LookupError):
     """``compute`` has not produced features yet."""
 

@@ -1,7 +1,17 @@
 """Streaming import of arXiv Kaggle-snapshot files (JSON lines, optionally gz/xz/bz2).
 
 Memory stays constant: lines are parsed one at a time and committed in batches.
-A bad line is recorded with its number and reason and never aborts the import.
+A bad line is recorded with its number and reason and never aborts the import:
+
+- a line longer than ``MAX_LINE_BYTES`` (1 MiB, newline included) is skipped; past its first
+  MiB it is read in chunks and thrown away, never held in memory or parsed;
+- a line that is not UTF-8 (a lone surrogate written as raw bytes is not), not JSON, nested
+  too deeply for the JSON parser, or not a valid record (see :func:`~.papers.paper_from_kaggle`
+  and :class:`~.papers.Paper`) is skipped with the reason;
+- blank (whitespace-only) lines are not records: they are neither counted nor reported.
+
+So ``added + updated + unchanged + bad == lines``, where ``lines`` counts the non-blank lines.
+Only a file that cannot be read at all (missing, corrupt compression) stops an import.
 """
 from __future__ import annotations
 
@@ -20,12 +30,18 @@ from .store import PaperStore
 
 BATCH = 5000
 MAX_REPORTED_BAD = 1000
+MAX_LINE_BYTES = 1 << 20
+_SKIP_CHUNK = 1 << 16
 
 _OPENERS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 
 
 class UnreadableFile(OSError):
     """A snapshot file that cannot be opened or decompressed."""
+
+
+class UnreadableLine(ValueError):
+    """A line that is not one JSON value in UTF-8; the message says why."""
 
 
 @dataclasses.dataclass
@@ -37,6 +53,12 @@ class BadLine:
 
 @dataclasses.dataclass
 class ImportSummary:
+    """Counts of one import: ``added + updated + unchanged + bad == lines`` (non-blank lines read).
+
+    ``bad_lines`` lists the first ``MAX_REPORTED_BAD`` bad lines; ``bad`` counts them all.
+    """
+
+    lines: int = 0
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -49,21 +71,47 @@ class ImportSummary:
             self.bad_lines.append(BadLine(path, line, reason))
 
     def to_dict(self) -> dict:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "bad": self.bad,
-                "bad_lines": [dataclasses.asdict(b) for b in self.bad_lines]}
+        return {"lines": self.lines, "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+                "bad": self.bad, "bad_lines": [dataclasses.asdict(b) for b in self.bad_lines]}
 
 
 def parse_line(raw: bytes) -> Paper:
-    """One snapshot line -> Paper, or ``ValueError`` with a short reason."""
+    """One snapshot line (at most ``MAX_LINE_BYTES``) -> Paper, or ``ValueError`` with a short reason."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise UnreadableLine(f"line longer than {MAX_LINE_BYTES:,} bytes, the limit")
+    return paper_from_kaggle(_json(_decode(raw)))
+
+
+def _decode(raw: bytes) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise UnreadableLine(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def _json(text: str):
     try:
-        record = json.loads(text)
+        return json.loads(text)
+    except RecursionError:
+        raise UnreadableLine("broken JSON: nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"broken JSON: {exc.msg} at column {exc.colno}") from None
-    return paper_from_kaggle(record)
+        raise UnreadableLine(f"broken JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError:  # the only other one: int() refuses numbers of over 4,300 digits
+        raise UnreadableLine("broken JSON: a number with too many digits") from None
+
+
+def _bounded_lines(stream) -> Iterator[bytes]:
+    """The stream's lines, but of a line over ``MAX_LINE_BYTES`` only its first ``MAX_LINE_BYTES + 1`` bytes."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES:
+            _skip_rest_of_line(stream, line)
+        yield line
+
+
+def _skip_rest_of_line(stream, head: bytes) -> None:
+    chunk = head
+    while chunk and not chunk.endswith(b"\n"):
+        chunk = stream.readline(_SKIP_CHUNK)
 
 
 def read_snapshot(path: Path, on_bytes: Callable[[int], None] | None = None
@@ -82,10 +130,10 @@ def read_snapshot(path: Path, on_bytes: Callable[[int], None] | None = None
     with raw:
         stream = opener(raw) if opener else raw
         try:
-            for number, line in enumerate(stream, start=1):
+            for number, line in enumerate(_bounded_lines(stream), start=1):
                 if on_bytes is not None and number % 1000 == 0:
                     on_bytes(raw.tell())
-                if not line.strip():
+                if len(line) <= MAX_LINE_BYTES and not line.strip():
                     continue
                 try:
                     yield number, parse_line(line), None
@@ -95,7 +143,6 @@ def read_snapshot(path: Path, on_bytes: Callable[[int], None] | None = None
             raise UnreadableFile(f"{path}: cannot decompress ({exc})") from None
         if on_bytes is not None:
             on_bytes(raw.tell())
-
 
 
 def import_snapshots(store: PaperStore, paths: list[Path],
@@ -112,6 +159,7 @@ def import_snapshots(store: PaperStore, paths: list[Path],
         batch: list[Paper] = []
         try:
             for number, paper, reason in read_snapshot(path, report):
+                summary.lines += 1
                 if paper is None:
                     summary.record_bad(str(path), number, reason)
                     continue

@@ -4,18 +4,26 @@ Both edges call these; neither holds ranking or validation logic of its own.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import logging
+import time
 from collections.abc import Callable, Iterable
 
 from joblib import Parallel, delayed
 
+from .artifacts import Generations
 from .ids import parse_arxiv_id
 from .index import FeatureIndex
-from .models import ALL, TrainParams, UserModel, load_user_model, model_path, train_user
+from .models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
 from .ranking import Filters, _check_page, rank_linear
 from .settings import Settings
 from .store import PaperStore
 from .users import UnknownPaper, User, UserError, UserStore
+
+
+log = logging.getLogger(__name__)
 
 
 class NoModel(LookupError):
@@ -48,28 +56,91 @@ def untag(users: UserStore, user: User, tag_name: str, raw_ids: Iterable[str]) -
     return users.remove_tags(user.id, tag_name, [parse_arxiv_id(r)[0] for r in raw_ids])
 
 
-def model_is_fresh(model: UserModel | None, index: FeatureIndex, user: User) -> bool:
-    return model is not None and model.generation == index.generation and model.tags_version == user.tags_version
+def model_is_fresh(model: UserModel | dict | None, index: FeatureIndex, user: User) -> bool:
+    """Trained on this generation, at the user's current tags, with every row fitted."""
+    if model is None:
+        return False
+    state = model.state() if isinstance(model, UserModel) else model
+    return (state.get("generation") == index.generation and state.get("tags_version") == user.tags_version
+            and not state.get("partial", True) and not state.get("carried", True))
+
+
+def current_model(settings: Settings, index: FeatureIndex, user_id: int) -> UserModel | None:
+    """The user's saved model moved to ``index``'s generation (by feature name, see ``models.align``).
+
+    None when there is none, or it cannot be used: damaged (logged; the next retrain replaces it) or
+    tied to a generation that was pruned.
+    """
+    try:
+        model = load_user_model(settings.models_dir, user_id)
+        return None if model is None else align(model, index, settings.models_dir)
+    except (OSError, ValueError) as exc:
+        log.warning("user %s: no usable model (%s)", user_id, exc)
+        return None
+
+
+@dataclasses.dataclass
+class Retrained:
+    model: UserModel | None
+    fits: int          # rows fitted this time
+    more: bool         # stopped at max_fits with rows left: call again
 
 
 def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user_id: int,
-                 n_jobs: int | None = None) -> UserModel | None:
-    """Train and save one user's models now (the web app calls this after a tag change).
+                 n_jobs: int | None = None, max_fits: int | None = None, everything: bool = False) -> Retrained:
+    """Refit and save the rows of one user's model that changed (the web app calls this after a tag change;
+    ``everything`` refits all of them).
 
-    The user's models are fitted on ``n_jobs`` threads (default: the ``n_jobs`` setting).
-    Returns None (and removes any stale model) if the library is empty.
+    Holds the user's lock, so two processes never train one user at once; the second one finds the
+    work done and fits nothing. The user's models are fitted on ``n_jobs`` threads (default: the
+    ``n_jobs`` setting). An empty library removes the model.
     """
-    user = users.get_user_by_id(user_id)
-    if user is None:
-        raise UserError(f"no user with id {user_id}")
-    model = train_user(index, user.id, users.tags(user.id), users.not_interested(user.id), user.tags_version,
-                       train_params(settings), n_jobs=settings.n_jobs if n_jobs is None else n_jobs)
-    path = model_path(settings.models_dir, user.id)
-    if model is None:
-        path.unlink(missing_ok=True)
-    else:
+    with user_lock(settings.models_dir, user_id):
+        user = users.get_user_by_id(user_id)
+        if user is None:
+            raise UserError(f"no user with id {user_id}")
+        previous = None if everything else current_model(settings, index, user.id)
+        if previous is not None and not everything and model_is_fresh(previous, index, user):
+            return Retrained(previous, 0, False)
+        model = train_user(index, user.id, users.tags(user.id), users.not_interested(user.id), user.tags_version,
+                           train_params(settings), n_jobs=settings.n_jobs if n_jobs is None else n_jobs,
+                           previous=previous, max_fits=max_fits)
+        path = model_path(settings.models_dir, user.id)
+        if model is None:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            return Retrained(None, 0, False)
         model.save(path)
-    return model
+        fits = sum(1 for i, _ in enumerate(model.tags) if _row_is_new(model, previous, i))
+        return Retrained(model, fits, model.partial)
+
+
+def _row_is_new(model: UserModel, previous: UserModel | None, i: int) -> bool:
+    if previous is None or model.tags[i] not in previous.tags:
+        return True
+    j = previous.tags.index(model.tags[i])
+    return (previous.fingerprints[j], previous.fitted[j]) != (model.fingerprints[i], model.fitted[i])
+
+
+@contextlib.contextmanager
+def user_lock(models_dir, user_id: int, timeout: float = 120.0):
+    """An exclusive lock on one user's model across threads and processes (``flock``, freed if we die)."""
+    path = model_path(models_dir, user_id).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"user {user_id}'s model is locked by another trainer for {timeout:.0f} s")
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclasses.dataclass
@@ -77,17 +148,21 @@ class TrainSummary:
     trained: list[str]
     skipped: int
     empty: list[str]
+    generation: str = ""
+    passes: int = 1  # more than 1 when `compute` published a new generation while training ran
 
 
 def train_users(settings: Settings, index: FeatureIndex, users: UserStore, everyone: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> TrainSummary:
-    """Retrain users whose tags changed (or every user with ``everyone``), in parallel threads.
+    """Retrain users whose models are stale (tags changed, new generation, damaged or partial), or every
+    user with ``everyone``, in parallel threads. Freshness comes from each model's small record, so
+    up-to-date users cost one small file read. Unchanged rows of a stale model are kept.
 
     liblinear releases the GIL, so threads share the one feature matrix instead of copying it.
     """
     todo, skipped = [], 0
     for user in users.list_users():
-        if everyone or not model_is_fresh(load_user_model(settings.models_dir, user.id), index, user):
+        if everyone or not model_is_fresh(model_state(settings.models_dir, user.id), index, user):
             todo.append(user)
         else:
             skipped += 1
@@ -95,16 +170,36 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
 
     def work(user: User):
         # Each thread opens its own connection: sqlite3 connections are not shared across threads here.
-        with UserStore(users.path) as own:
+        with UserStore(users.path, users.limits) as own:
             # Several users: the users are the parallel part. One user: their models are.
-            model = retrain_user(settings, index, own, user.id, n_jobs=1 if len(todo) > 1 else None)
+            result = retrain_user(settings, index, own, user.id, n_jobs=1 if len(todo) > 1 else None,
+                                  everything=everyone)
         done.append(user.username)
         if progress:
             progress(len(done), len(todo))
-        return user.username, model is not None
+        return user.username, result.model is not None
 
     results = Parallel(n_jobs=settings.n_jobs, prefer="threads")(delayed(work)(u) for u in todo)
-    return TrainSummary([name for name, ok in results if ok], skipped, [name for name, ok in results if not ok])
+    return TrainSummary([name for name, ok in results if ok], skipped, [name for name, ok in results if not ok],
+                        index.generation)
+
+
+def train_current(settings: Settings, users: UserStore, everyone: bool = False,
+                  progress: Callable[[int, int], None] | None = None, max_passes: int = 3) -> TrainSummary:
+    """``train_users`` on the current generation; if ``compute`` published a newer one meanwhile, train
+    again on that one (the models just saved are tied to the old one), up to ``max_passes`` times."""
+    generations = Generations(settings.models_dir)
+    index = FeatureIndex.load(settings.models_dir)
+    summary = train_users(settings, index, users, everyone, progress)
+    passes = 1
+    while passes < max_passes and generations.current() not in (None, index.generation):
+        index = FeatureIndex.load(settings.models_dir)
+        again = train_users(settings, index, users, everyone, progress)
+        passes += 1
+        summary = TrainSummary(sorted(set(summary.trained) | set(again.trained)), again.skipped, again.empty,
+                               index.generation)
+    summary.passes = passes
+    return summary
 
 
 def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[str], tags: list[str] | None = None,
@@ -115,7 +210,7 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
     or the library, no date or category filter); otherwise one mat-vec.
     """
     _check_page(n, offset)
-    if model is None or model.generation != index.generation:
+    if model is None or model.generation != index.generation:  # see current_model, which aligns a saved model
         raise NoModel("no model for the current features yet: tag some papers and run `paperfeed train`")
     w, b = model.weights(tags)
     hidden = frozenset(not_interested)
@@ -131,6 +226,8 @@ def _saved_ranking(index, model, tags, filters, hidden, library, n, offset):
     if not filters.exclude >= library:
         return None  # the saved lists drop library papers; the caller wants them shown
     row = model.tags.index(tags[0] if tags else ALL)
+    if model.top[row][0] < 0:
+        return None  # no saved list (a model carried over from an older generation): rank afresh
     picked = []
     for r, score in zip(model.top[row], model.top_scores[row]):
         if r < 0:

@@ -42,6 +42,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib)."),
+    Setting("retrain_workers", 2, "Background threads the web app retrains users on after a tag change (one user at a time each)."),
+    Setting("retrain_batch", 4, "Most models one background retrain fits before the user goes to the back of the queue (a cost bound per turn)."),
+    Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost)."),
+    Setting("max_papers_per_tag", 5000, "Papers one tag may hold."),
+    Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
+    Setting("max_api_tokens", 20, "API tokens one user may hold at once."),
+    Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
+    Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
     Setting("fetch_timeout", 30.0, "Timeout in seconds for each arXiv API HTTP request."),
     Setting("fetch_retries", 4, "Retries with exponential backoff for a failed arXiv API request."),
@@ -77,10 +85,24 @@ class Settings:
     max_negatives: int
     keep_recommendations: int
     n_jobs: int
+    retrain_workers: int
+    retrain_batch: int
+    max_tags: int
+    max_papers_per_tag: int
+    max_not_interested: int
+    max_api_tokens: int
+    session_idle_days: float
+    session_max_days: float
     fetch_delay: float
     fetch_timeout: float
     fetch_retries: int
     secret_key: str
+
+    @property
+    def limits(self) -> "Limits":
+        from .users import Limits  # the store enforces them; settings only carry the numbers
+        return Limits(self.max_tags, self.max_papers_per_tag, self.max_not_interested, self.max_api_tokens,
+                      self.session_idle_days * 86400, self.session_max_days * 86400)
 
     @property
     def papers_path(self) -> Path:

@@ -15,11 +15,16 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from .store import connect
+
 BUSY_TIMEOUT_S = 30
 TOKEN_TOUCH_S = 60
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,31}", re.ASCII)
-_TAG = re.compile(r"[\w][\w .+-]{0,39}")
+TAG_MAX_LENGTH = 40
+_TAG = re.compile(r"[\w][\w .+-]{0,%d}" % (TAG_MAX_LENGTH - 1))
+RESERVED_TAG_PREFIX = "__"  # internal model names such as "__all__" (the whole library) start with it
+SESSION_TOUCH_S = 60
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -46,7 +51,8 @@ CREATE TABLE IF NOT EXISTS not_interested (
 CREATE TABLE IF NOT EXISTS sessions (
     nonce_hash TEXT PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    last_seen REAL
 );
 CREATE TABLE IF NOT EXISTS api_tokens (
     id INTEGER PRIMARY KEY,
@@ -87,10 +93,33 @@ def validate_username(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
+    """The one check every tag name passes (tag, rename, import): the stripped name, or :class:`UserError`."""
     tag = tag.strip() if isinstance(tag, str) else ""
     if not _TAG.fullmatch(tag):
-        raise UserError("tag must be 1-40 characters: letters, digits, spaces, '.', '+', '_' or '-'")
+        raise UserError(f"tag must be 1-{TAG_MAX_LENGTH} characters: letters, digits, spaces, '.', '+', '_' or '-'")
+    if tag.startswith(RESERVED_TAG_PREFIX):
+        raise UserError(f"tag names starting with {RESERVED_TAG_PREFIX!r} are reserved")
     return tag
+
+
+def _setting(name: str):
+    from .settings import default
+    return default(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Per-user limits the store enforces (documented in the settings table and docs/security.md).
+
+    They keep one account from hurting the others: every tag is a model to fit and keep in memory.
+    """
+
+    tags: int = _setting("max_tags")
+    papers_per_tag: int = _setting("max_papers_per_tag")
+    not_interested: int = _setting("max_not_interested")
+    api_tokens: int = _setting("max_api_tokens")
+    session_idle_s: float = _setting("session_idle_days") * 86400
+    session_max_s: float = _setting("session_max_days") * 86400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +133,22 @@ class User:
 
 
 class UserStore:
-    """Users, tags and negatives in SQLite (WAL, busy timeout). One connection per instance."""
+    """Users, tags and negatives in SQLite (WAL, busy timeout). One connection per instance.
 
-    def __init__(self, path: Path):
+    ``limits`` are checked inside the writing transaction, so two concurrent requests cannot both
+    squeeze under a limit.
+    """
+
+    def __init__(self, path: Path, limits: Limits | None = None, readonly: bool = False):
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.limits = limits or Limits()
+        if readonly:  # reading commands on a read-only data dir (see ``store.connect``); the schema must exist
+            self.conn = connect(path, readonly=True, timeout=BUSY_TIMEOUT_S)
+            self.conn.text_factory = str
+            self.conn.row_factory = sqlite3.Row
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
@@ -117,6 +156,7 @@ class UserStore:
         if path not in _INITIALISED:  # WAL mode is stored in the file; the schema needs creating once
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.executescript(SCHEMA)
+            _migrate(self.conn)
             _INITIALISED.add(path)
 
     def __enter__(self):
@@ -164,20 +204,42 @@ class UserStore:
         self._write("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?", (user_id,))
 
     # tags --------------------------------------------------------------
-    def _change(self, statements: list[tuple[str, tuple]], user_id: int) -> int:
-        """Run row-level changes and bump the user's tags_version in one transaction."""
+    def _change(self, statements: list[tuple[str, tuple]], user_id: int, check=None) -> int:
+        """Run row-level changes and bump the user's tags_version in one transaction.
+
+        ``check(conn)`` runs after the changes and before the commit; raising rolls everything back.
+        """
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             changed = sum(self.conn.execute(sql, params).rowcount for sql, params in statements)
+            if changed and check is not None:
+                check(self.conn)
             if changed:
                 self.conn.execute("UPDATE users SET tags_version = tags_version + 1 WHERE id = ?", (user_id,))
         return changed
 
+    def _check_tag_limits(self, user_id: int, tag: str):
+        def check(conn):
+            n_tags = conn.execute("SELECT COUNT(DISTINCT tag) FROM tags WHERE user_id = ?", (user_id,)).fetchone()[0]
+            if n_tags > self.limits.tags:
+                raise LimitExceeded(f"you have reached the limit of {self.limits.tags} tags: "
+                                    "add to an existing tag, or delete one")
+            n_papers = conn.execute("SELECT COUNT(*) FROM tags WHERE user_id = ? AND tag = ?",
+                                    (user_id, tag)).fetchone()[0]
+            if n_papers > self.limits.papers_per_tag:
+                raise LimitExceeded(f"a tag holds at most {self.limits.papers_per_tag} papers; "
+                                    f"{tag!r} would have {n_papers}")
+        return check
+
     def add_tags(self, user_id: int, tag: str, paper_ids: Iterable[str]) -> int:
-        """Tag papers; returns how many rows were new. Ids must already be validated."""
+        """Tag papers; returns how many rows were new. Ids must already be validated.
+
+        Raises :class:`LimitExceeded` (and changes nothing) past the tag or papers-per-tag limit.
+        """
         tag, now = validate_tag(tag), time.time()
         sql = "INSERT OR IGNORE INTO tags (user_id, tag, paper_id, added_at) VALUES (?, ?, ?, ?)"
-        return self._change([(sql, (user_id, tag, pid, now)) for pid in paper_ids], user_id)
+        return self._change([(sql, (user_id, tag, pid, now)) for pid in paper_ids], user_id,
+                            self._check_tag_limits(user_id, tag))
 
     def remove_tags(self, user_id: int, tag: str, paper_ids: Iterable[str]) -> int:
         sql = "DELETE FROM tags WHERE user_id = ? AND tag = ? AND paper_id = ?"
@@ -190,7 +252,7 @@ class UserStore:
             ("INSERT OR IGNORE INTO tags (user_id, tag, paper_id, added_at) "
              "SELECT user_id, ?, paper_id, added_at FROM tags WHERE user_id = ? AND tag = ?", (new, user_id, old)),
             ("DELETE FROM tags WHERE user_id = ? AND tag = ? AND tag != ?", (user_id, old, new)),
-        ], user_id)
+        ], user_id, self._check_tag_limits(user_id, new))
 
     def delete_tag(self, user_id: int, tag: str) -> int:
         return self._change([("DELETE FROM tags WHERE user_id = ? AND tag = ?", (user_id, tag))], user_id)
@@ -220,12 +282,16 @@ class UserStore:
 
     # negatives ---------------------------------------------------------
     def set_not_interested(self, user_id: int, paper_id: str, value: bool = True) -> int:
-        if value:
-            sql = "INSERT OR IGNORE INTO not_interested (user_id, paper_id, added_at) VALUES (?, ?, ?)"
-            params = (user_id, paper_id, time.time())
-        else:
-            sql, params = "DELETE FROM not_interested WHERE user_id = ? AND paper_id = ?", (user_id, paper_id)
-        return self._change([(sql, params)], user_id)
+        if not value:
+            return self._change([("DELETE FROM not_interested WHERE user_id = ? AND paper_id = ?",
+                                  (user_id, paper_id))], user_id)
+
+        def check(conn):
+            n = conn.execute("SELECT COUNT(*) FROM not_interested WHERE user_id = ?", (user_id,)).fetchone()[0]
+            if n > self.limits.not_interested:
+                raise LimitExceeded(f"at most {self.limits.not_interested} papers can be marked not interested")
+        sql = "INSERT OR IGNORE INTO not_interested (user_id, paper_id, added_at) VALUES (?, ?, ?)"
+        return self._change([(sql, (user_id, paper_id, time.time()))], user_id, check)
 
     def not_interested(self, user_id: int) -> list[str]:
         rows = self.conn.execute("SELECT paper_id FROM not_interested WHERE user_id = ? ORDER BY added_at", (user_id,))
@@ -233,15 +299,32 @@ class UserStore:
 
     # sessions and API tokens: only hashes are stored, so a leaked database holds no live credential
     def create_session(self, user_id: int) -> str:
-        nonce = secrets.token_urlsafe(24)
-        self._write("INSERT INTO sessions (nonce_hash, user_id, created_at) VALUES (?, ?, ?)",
-                    (_digest(nonce), user_id, time.time()))
+        """A new login session. Expired sessions of every user are pruned on the way."""
+        nonce, now = secrets.token_urlsafe(24), time.time()
+        self.prune_sessions(now)
+        self._write("INSERT INTO sessions (nonce_hash, user_id, created_at, last_seen) VALUES (?, ?, ?, ?)",
+                    (_digest(nonce), user_id, now, now))
         return nonce
 
     def session_user(self, nonce: str) -> User | None:
-        row = self.conn.execute("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.nonce_hash = ?",
-                                (_digest(nonce),)).fetchone()
-        return User(**dict(row)) if row else None
+        """The session's user, or None if the session ended or expired (idle or absolute lifetime)."""
+        row = self.conn.execute("SELECT u.*, s.created_at AS s_created, s.last_seen AS s_seen FROM sessions s "
+                                "JOIN users u ON u.id = s.user_id WHERE s.nonce_hash = ?", (_digest(nonce),)).fetchone()
+        if row is None:
+            return None
+        now, seen = time.time(), row["s_seen"] or row["s_created"]
+        if now - row["s_created"] > self.limits.session_max_s or now - seen > self.limits.session_idle_s:
+            self.end_session(nonce)
+            return None
+        if now - seen > SESSION_TOUCH_S:  # not a write on every request
+            self.conn.execute("UPDATE sessions SET last_seen = ? WHERE nonce_hash = ?", (now, _digest(nonce)))
+        return User(**{k: row[k] for k in row.keys() if not k.startswith("s_")})
+
+    def prune_sessions(self, now: float | None = None) -> int:
+        """Delete every expired session; returns how many."""
+        now = time.time() if now is None else now
+        return self._write("DELETE FROM sessions WHERE created_at < ? OR COALESCE(last_seen, created_at) < ?",
+                           (now - self.limits.session_max_s, now - self.limits.session_idle_s)).rowcount
 
     def end_session(self, nonce: str) -> None:
         self._write("DELETE FROM sessions WHERE nonce_hash = ?", (_digest(nonce),))
@@ -251,12 +334,17 @@ class UserStore:
 
     def create_token(self, user_id: int, name: str) -> tuple[int, str]:
         """A new personal API token; the secret is returned once and only its hash is kept."""
-        name = (name or "").strip()
-        if not 1 <= len(name) <= 60:
-            raise UserError("token name must be 1-60 characters")
+        name = (name or "").strip() if isinstance(name, str) else ""
+        if not 1 <= len(name) <= 60 or not name.isprintable():
+            raise UserError("token name must be 1-60 printable characters")
         secret = "pf_" + secrets.token_urlsafe(32)
-        cur = self._write("INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-                          (user_id, name, _digest(secret), time.time()))
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            held = self.conn.execute("SELECT COUNT(*) FROM api_tokens WHERE user_id = ?", (user_id,)).fetchone()[0]
+            if held >= self.limits.api_tokens:
+                raise LimitExceeded(f"you have {held} API tokens, the limit: revoke one first")
+            cur = self.conn.execute("INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                                    (user_id, name, _digest(secret), time.time()))
         return cur.lastrowid, secret
 
     def token_user(self, secret: str) -> User | None:
@@ -277,6 +365,13 @@ class UserStore:
     def revoke_token(self, user_id: int, token_id: int) -> bool:
         """Revoke one of this user's tokens; another user's token id is simply not found."""
         return self._write("DELETE FROM api_tokens WHERE id = ? AND user_id = ?", (token_id, user_id)).rowcount > 0
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older release up to the schema (columns added since)."""
+    columns = {r["name"] for r in conn.execute("PRAGMA table_info(sessions)")}
+    if "last_seen" not in columns:
+        conn.execute("ALTER TABLE sessions ADD COLUMN last_seen REAL")
 
 
 def _digest(secret: str) -> str:

@@ -80,3 +80,44 @@ def test_killed_compute_keeps_previous_generation(built10k, tmp_path):
     assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
     assert not list(root.glob(".gen-*.tmp"))
     assert FeatureIndex.load(models).generation != before
+
+
+def test_artifacts_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    """Cron and the web server may run as different users: artifacts are as readable as the umask allows."""
+    for umask in (0o022, 0o002, 0o077):
+        folder = tmp_path / oct(umask)
+        old = os.umask(umask)
+        try:
+            artifacts.write_json(folder / "a.json", [1])
+            artifacts.write_npz(folder / "b.npz", x=np.arange(3))
+            gens = artifacts.Generations(folder / "models")
+            with gens.new() as generation:
+                artifacts.write_json(generation / "ids.json", ["a"])
+            written = [folder / "a.json", folder / "b.npz", gens.pointer, gens.path(gens.current()) / "ids.json"]
+        finally:
+            os.umask(old)
+        assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}, oct(umask)
+
+
+def test_a_killed_writers_temp_file_is_removed_but_a_live_ones_is_kept(tmp_path):
+    target = tmp_path / "users" / "7.npz"
+    script = ("import os, sys\nfrom recommender.artifacts import atomic_file\n"
+              f"with atomic_file({str(target)!r}) as handle:\n"
+              "    handle.write(b'half a model'); handle.flush(); os.kill(os.getpid(), 9)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert child.wait(60) == -signal.SIGKILL
+    [killed] = artifacts.find_temps(tmp_path)
+    assert artifacts.temp_pid(killed.name) == child.pid and not target.exists()
+    old = tmp_path / "users" / ".8.npz.q1w2e3r4.tmp"  # an older release's name: no pid; stale after an hour
+    old.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    recent = tmp_path / "users" / ".9.npz.a1s2d3f4.tmp"
+    recent.write_bytes(b"x")
+    live = artifacts.atomic_file(tmp_path / "users" / "10.npz")
+    handle = live.__enter__()  # a writer of this process, mid-write
+    handle.write(b"in progress")
+    assert sorted(artifacts.remove_stale_temps(tmp_path)) == sorted([killed, old])
+    assert recent.exists() and len(artifacts.find_temps(tmp_path)) == 2
+    live.__exit__(None, None, None)
+    assert (tmp_path / "users" / "10.npz").read_bytes() == b"in progress"

@@ -3,11 +3,12 @@ import bz2
 import gzip
 import json
 import lzma
+import re
 
 import pytest
 
-from recommender.ingest import UnreadableFile, import_snapshots, parse_line
-from recommender.papers import InvalidPaper, paper_from_kaggle, split_authors
+from recommender.ingest import MAX_LINE_BYTES, UnreadableFile, import_snapshots, parse_line
+from recommender.papers import InvalidPaper, Paper, paper_from_kaggle, split_authors
 from recommender.store import PaperStore
 
 
@@ -75,6 +76,7 @@ def test_bad_lines_are_reported_with_numbers_and_never_abort(kaggle_sample, tmp_
     assert summary.added == 2
     reasons = {b.line: b.reason for b in summary.bad_lines}
     assert summary.bad == 8 == len(reasons)
+    assert summary.lines == 10 == summary.added + summary.bad  # line 7 is blank: not a record, not counted
     assert "broken JSON" in reasons[2]
     assert reasons[3] == "missing field 'title'"
     assert reasons[4] == "record is not a JSON object"
@@ -118,6 +120,54 @@ def test_parse_line_rejects_non_text_fields():
     with pytest.raises(InvalidPaper, match="'categories'"):
         parse_line(json.dumps({"id": "2503.01234", "title": "t", "abstract": "a", "categories": ["cs.LG"],
                                "update_date": "2025-03-18"}).encode())
+
+
+def test_line_cap_is_exact_and_a_long_line_does_not_shift_the_next(kaggle_sample, tmp_path, settings):
+    first, second = (json.dumps(r).encode() for r in _records(kaggle_sample)[:2])
+    at_cap = first + b" " * (MAX_LINE_BYTES - len(first) - 1)  # with its newline exactly MAX_LINE_BYTES
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(at_cap + b"\n" + at_cap + b" \n" + second + b"\n")
+    with PaperStore(settings.papers_path) as store:
+        summary = import_snapshots(store, [path])
+    assert (summary.lines, summary.added, summary.bad) == (3, 2, 1)
+    assert [(b.line, b.reason) for b in summary.bad_lines] == [
+        (2, f"line longer than {MAX_LINE_BYTES:,} bytes, the limit")]
+
+
+PAPER = dict(id="2503.01234", version=1, title="T", abstract="A", authors=("A. One",), categories=("cs.LG",),
+             published="2025-03-18", updated="2025-03-18")
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"title": "T \ud800"}, "title contains a lone surrogate"),
+    ({"abstract": "a\x00b"}, "abstract contains a NUL character"),
+    ({"comments": 3}, "comments must be text"),
+    ({"authors": ("A. One", "\udc80")}, "authors contains a lone surrogate"),
+    ({"authors": ["A. One"]}, "authors must be a list of names"),
+    ({"categories": ("",)}, "a category is empty or contains whitespace"),
+    ({"categories": ("cs LG",)}, "a category is empty or contains whitespace"),
+    ({"version": True}, "version must be a whole number"),
+    ({"version": 10_000}, "version must be a whole number from 1 to 9999"),
+    ({"published": "9999-12-31"}, "published 9999-12-31 is outside 1980-01-01..2099-12-31"),
+    ({"updated": "1979-12-31"}, "updated 1979-12-31 is outside"),
+    ({"updated": "20250318"}, "updated must be a date like 2025-03-18"),
+    ({"published": "2025-02-30"}, "published 2025-02-30 is not a calendar date"),
+])
+def test_paper_checks_every_field(change, reason):
+    with pytest.raises(InvalidPaper, match=re.escape(reason)):
+        Paper(**{**PAPER, **change})
+
+
+@pytest.mark.parametrize("record, reason", [
+    ([], "a paper must be an object, got a list"),
+    ({k: v for k, v in PAPER.items() if k != "title"}, "missing field 'title'"),
+    ({**PAPER, "authors": "A. One"}, "authors must be a list of names"),
+    ({**PAPER, "categories": ["cs.LG", 5]}, "categories must be a list of names"),
+])
+def test_untrusted_from_dict_raises_invalid_paper_for_any_shape(record, reason):
+    with pytest.raises(InvalidPaper, match=re.escape(reason)):
+        Paper.from_dict(record)
+    assert Paper.from_dict({**PAPER, "authors": ["A. One"], "categories": ["cs.LG"]}) == Paper(**PAPER)
 
 
 def test_split_authors():

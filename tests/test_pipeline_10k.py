@@ -87,7 +87,8 @@ def test_train_is_incremental(pipeline, capsys):
     code, out, _ = run_cli(["train", "--json"], s, capsys)
     assert json.loads(out)["trained"] == ["astro"]
     code, out, _ = run_cli(["train", "--json"], s, capsys)
-    assert json.loads(out) | {"generation": None} == {"trained": [], "skipped": 1, "empty": [], "generation": None}
+    assert json.loads(out) | {"generation": None} == {"trained": [], "skipped": 1, "empty": [], "generation": None,
+                                                      "passes": 1}
     run_cli(["untag", "astro", "stars", topic[0]], s, capsys)
     code, out, _ = run_cli(["train", "--json"], s, capsys)
     assert json.loads(out)["trained"] == ["astro"]

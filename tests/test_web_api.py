@@ -51,7 +51,8 @@ def test_register_logs_in_and_me_describes_the_user(client):
     assert me.status_code == 200
     assert me.json["username"] == "alice"
     assert me.json["tags"] == {}
-    assert me.json["model"] == {"trained_at": None, "up_to_date": False, "retraining": False}
+    assert me.json["model"] == {"trained_at": None, "up_to_date": False, "retraining": False, "carried_over": False,
+                                "error": None, "retry_in": None}
     assert token
 
 
@@ -408,7 +409,7 @@ def test_tokens_lifecycle(client):
     assert client.get("/api/tokens").json == {"tokens": []}
     assert send(client, "DELETE", f"/api/tokens/{token_id}", token).status_code == 404
     empty = send(client, "POST", "/api/tokens", token, json={"name": "  "})
-    assert empty.status_code == 400 and "1-60 characters" in empty.json["message"]
+    assert empty.status_code == 400 and "token name must be 1-60" in empty.json["message"]
 
 
 def test_bearer_token_works_without_csrf(client, app):

@@ -200,8 +200,9 @@ def test_library_rename_and_delete_with_forms(client, app):
     assert 'href="/?mode=rec&amp;tag=starlight">starlight</a>' in page
     assert [t["name"] for t in client.get("/api/tags").json["tags"]] == ["starlight"]
     bad = client.post("/library/tags/starlight/rename", data={"name": "<b>", "csrf_token": form_token})
-    assert bad.status_code == 302
-    assert any("tag must be" in f for f in flashes(get(client, "/library")))
+    assert bad.status_code == 400  # the library page again, with the reason
+    assert any("tag must be" in f for f in flashes(bad.get_data(as_text=True)))
+    assert not flashes(get(client, "/library"))  # shown once
     missing = client.post("/library/tags/nope/rename", data={"name": "x", "csrf_token": form_token})
     assert missing.status_code == 404
     deleted = client.post("/library/tags/starlight/delete", data={"csrf_token": form_token})
@@ -285,7 +286,7 @@ def test_account_tokens_create_and_revoke(client, app):
     assert client.post(revoke, data={"csrf_token": token}).status_code == 302
     assert "No such token." in flashes(get(client, "/account"))
     nameless = client.post("/account/tokens", data={"name": "", "csrf_token": token})
-    assert nameless.status_code == 400 and "token name must be 1-60 characters" in nameless.get_data(as_text=True)
+    assert nameless.status_code == 400 and "token name must be 1-60" in nameless.get_data(as_text=True)
 
 
 def test_account_needs_a_login(client):
@@ -317,13 +318,11 @@ def test_tag_form(client, app):
     assert removed.status_code == 302
     assert client.get(f"/api/papers/{PID}").json["tags"] == []
     bad = client.post(f"/papers/{PID}/tag", data={"tag": "<img src=x>", "csrf_token": token})
-    assert bad.status_code == 302
-    page = get(client, f"/papers/{PID}")
-    assert any("tag must be" in f for f in flashes(page))
+    assert bad.status_code == 400  # the paper page again, with the reason
+    assert any("tag must be" in f for f in flashes(bad.get_data(as_text=True)))
     assert client.get("/api/tags").json == {"tags": []}
     unknown = client.post("/papers/2501.99999/tag", data={"tag": "x", "csrf_token": token})
-    assert unknown.status_code == 302
-    assert any("unknown paper 2501.99999" in f for f in flashes(get(client, "/papers/" + PID)))
+    assert unknown.status_code == 404 and "unknown paper 2501.99999" in html.unescape(unknown.get_data(as_text=True))
     app.extensions["paperfeed"].wait_for_retrains()
 
 

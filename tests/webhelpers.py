@@ -10,6 +10,21 @@ from pathlib import Path
 PASSWORD = "long enough passphrase 7"
 
 
+def private_app(built10k, tmp_path_factory, name: str):
+    """An app on a private copy of the 10k sample, for module-scoped fixtures (throttles off; CSRF on).
+    The caller closes it: ``app.extensions["paperfeed"].close()``."""
+    import shutil
+
+    from recommender.settings import load_settings
+    from webapp import create_app
+
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(built10k.data_dir, root / "data")
+    shutil.copytree(built10k.models_dir, root / "models")
+    settings = load_settings(environ={}, data_dir=root / "data", models_dir=root / "models", n_jobs=1)
+    return create_app({"PRODUCTION": False, "TESTING": True, "RATELIMIT_ENABLED": False}, settings=settings)
+
+
 def csrf(client) -> str:
     """A CSRF token for ``client``'s session (GET /api/csrf)."""
     response = client.get("/api/csrf")

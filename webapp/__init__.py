@@ -9,15 +9,24 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask import request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from recommender.settings import Settings, load_settings
 
-from . import api, auth, errors, views
+from . import api, auth, errors, feeds, views
 from .state import AppState
 
 
 class StartupError(RuntimeError):
     """The app cannot start as configured; the message says how to fix it."""
+
+
+class _SQLiteInt(IntegerConverter):
+    """``<int:...>`` URL parts that fit a SQLite INTEGER: a larger number is no route (404), not an overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class _SecureWhenHttps(SecureCookieSessionInterface):
@@ -33,9 +42,7 @@ DEFAULTS = {
     "SESSION_COOKIE_SECURE": False,
     "WTF_CSRF_CHECK_DEFAULT": False,  # checked in auth.check_csrf, which skips bearer-token requests
     "WTF_CSRF_TIME_LIMIT": None,      # valid for the session's life; logout ends the session
-    "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_ENABLED": True,        # the login/registration budgets (auth.THROTTLE_DEFAULTS); off only in tests
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "PRODUCTION": True,
     "TRUSTED_PROXIES": 0,
@@ -53,6 +60,8 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     settings = settings or load_settings()
     instance = settings.data_dir / "instance"
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    app.url_map.converters["int"] = _SQLiteInt
+    app.url_map.merge_slashes = False  # "//x" is no route rather than a redirect built from the request
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     if test_config:
@@ -63,6 +72,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["paperfeed"] = AppState(settings)
+    app.before_request(feeds.check_request_input)  # first: no handler sees undecodable input
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)

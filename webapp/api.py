@@ -9,8 +9,7 @@ from recommender import ranking, service
 from recommender.users import UserError
 
 from . import feeds
-from .auth import LOGIN_LIMIT, REGISTER_LIMIT, authenticate, change_password, end_session, limiter, register_user, \
-    start_session, users
+from .auth import authenticate, change_password, end_session, register_user, start_session, users
 from .context import after_library_change, index, library, state
 from .openapi import SPEC
 
@@ -18,10 +17,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        feeds.bad_request("send a JSON object body with Content-Type: application/json")
-    return data
+    return feeds.json_object()
 
 
 def _text(data: dict, key: str) -> str:
@@ -42,19 +38,17 @@ def csrf_token():
 
 
 @bp.post("/register")
-@limiter.limit(REGISTER_LIMIT)
 def register():
     data = _body()
     try:
         user = register_user(_text(data, "username"), _text(data, "password"))
     except UserError as exc:
-        feeds.bad_request(str(exc))
+        abort(exc.status, description=str(exc))
     start_session(user)
     return jsonify(username=user.username, csrf_token=generate_csrf()), 201
 
 
 @bp.post("/login")
-@limiter.limit(LOGIN_LIMIT)
 def login():
     data = _body()
     user = authenticate(_text(data, "username"), _text(data, "password"))
@@ -77,7 +71,7 @@ def password():
     try:
         change_password(current_user.user, _text(data, "old"), _text(data, "new"))
     except UserError as exc:
-        feeds.bad_request(str(exc))
+        abort(exc.status, description=str(exc))
     return jsonify(ok=True, csrf_token=generate_csrf())
 
 
@@ -86,9 +80,11 @@ def password():
 def me():
     lib = library()
     model = lib.model
+    job = state().retrain_status(current_user.id)
     return jsonify(username=current_user.username, tags={t: len(ids) for t, ids in lib.tags.items()},
                    model={"trained_at": model.trained_at if model else None, "up_to_date": lib.model_fresh,
-                          "retraining": state().retraining(current_user.id)})
+                          "retraining": job.busy, "carried_over": bool(model and model.carried),
+                          "error": job.error, "retry_in": job.retry_in})
 
 
 @bp.get("/feed")
@@ -175,7 +171,7 @@ def rename_tag(tag: str):
     try:
         users().rename_tag(current_user.id, tag, _text(_body(), "name"))
     except UserError as exc:
-        feeds.bad_request(str(exc))
+        abort(exc.status, description=str(exc))
     after_library_change()
     return jsonify(ok=True)
 
@@ -195,7 +191,10 @@ def not_interested(raw_id: str):
     pid = feeds.paper_id(raw_id)
     if pid not in state().papers:
         abort(404, description=f"no paper {pid}")
-    users().set_not_interested(current_user.id, pid, request.method == "POST")
+    try:
+        users().set_not_interested(current_user.id, pid, request.method == "POST")
+    except UserError as exc:
+        abort(exc.status, description=str(exc))
     after_library_change()
     return jsonify(id=pid, not_interested=request.method == "POST")
 
@@ -212,7 +211,7 @@ def create_token():
     try:
         token_id, secret = users().create_token(current_user.id, _text(_body(), "name"))
     except UserError as exc:
-        feeds.bad_request(str(exc))
+        abort(exc.status, description=str(exc))
     return jsonify(id=token_id, token=secret), 201
 
 

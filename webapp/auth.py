@@ -1,28 +1,96 @@
-"""Accounts: sessions (Flask-Login), API tokens, CSRF (Flask-WTF) and login rate limits (Flask-Limiter).
+"""Accounts: sessions (Flask-Login), API tokens, CSRF (Flask-WTF) and password-guessing budgets.
 
 A session cookie carries a random nonce whose hash is stored server-side, so
 logout and password change really end a session: a replayed old cookie names
 a nonce that no longer exists. Bearer tokens authenticate scripts without CSRF,
 because a browser never attaches them by itself.
+
+Every request that checks or sets a password (``/login``, ``/api/login``, the
+password change and registration) takes an attempt from one budget per account
+and one per client address, kept in ``<data dir>/throttle.sqlite`` so that every
+worker process of one data directory shares them (:mod:`recommender.throttle`).
 """
 from __future__ import annotations
 
+import ipaddress
+import re
+from urllib.parse import unquote, urlsplit
+
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.security import generate_password_hash
 
+from recommender import throttle
 from recommender.accounts import check_password, hash_password
 from recommender.users import User, UserError, UserStore
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
-limiter = Limiter(get_remote_address, default_limits=[])
 login_manager = LoginManager()
-LOGIN_LIMIT = "10 per minute"
-REGISTER_LIMIT = "20 per hour"
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+# (attempts, seconds): sliding windows shared by every process on the data directory. Override in
+# <data dir>/instance/config.py; RATELIMIT_ENABLED = False turns every budget off (tests only).
+THROTTLE_DEFAULTS = {
+    "LOGIN_ATTEMPTS_PER_ACCOUNT": (10, 60),   # password checks for one username (login + password change)
+    "LOGIN_ATTEMPTS_PER_ADDRESS": (30, 60),   # password checks and registration attempts from one address
+    "REGISTRATIONS_PER_ADDRESS": (20, 3600),  # registration attempts from one client address
+    "THROTTLE_PATH": None,                    # default <data dir>/throttle.sqlite
+}
+
+
+class TooManyAttempts(TooManyRequests):
+    """429 with Retry-After; the message never says whether the account exists."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many attempts for this account or from your address. "
+                         f"Try again in {retry_after} seconds.", retry_after=retry_after)
+
+
+def _throttle() -> throttle.Throttle:
+    return current_app.extensions["paperfeed_throttle"]
+
+
+def _limit(name: str) -> throttle.Limit:
+    attempts, seconds = current_app.config[name]
+    return throttle.Limit(int(attempts), float(seconds))
+
+
+def _client_address() -> str:
+    """The client's address; for IPv6 its /64 network, since one subscriber usually holds a whole /64."""
+    address = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def take_attempt(username: str | None, *, registration: bool = False) -> list[int]:
+    """Spend one attempt of ``username``'s and this address's budgets, or raise 429. Returns ids to refund."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return []
+    address = _client_address()
+    budgets = {throttle.key("address", address): _limit("LOGIN_ATTEMPTS_PER_ADDRESS")}
+    if username is not None:
+        budgets[throttle.key("account", username)] = _limit("LOGIN_ATTEMPTS_PER_ACCOUNT")
+    if registration:
+        budgets[throttle.key("register", address)] = _limit("REGISTRATIONS_PER_ADDRESS")
+    try:
+        return _throttle().reserve(budgets)
+    except throttle.Throttled as exc:
+        raise TooManyAttempts(exc.retry_after) from None
+
+
+def refund_attempt(ids: list[int]) -> None:
+    """A right password does not count against the budgets."""
+    if ids:
+        _throttle().refund(ids)
 
 
 class WebUser(UserMixin):
@@ -44,7 +112,8 @@ class WebUser(UserMixin):
 def users() -> UserStore:
     """The request's user store, opened lazily and closed in teardown."""
     if "users" not in g:
-        g.users = UserStore(current_app.extensions["paperfeed"].settings.users_path)
+        settings = current_app.extensions["paperfeed"].settings
+        g.users = UserStore(settings.users_path, settings.limits)
     return g.users
 
 
@@ -100,8 +169,11 @@ def check_csrf() -> None:
 
 
 def init_app(app) -> None:
+    for name, value in THROTTLE_DEFAULTS.items():
+        app.config.setdefault(name, value)
+    path = app.config["THROTTLE_PATH"] or app.extensions["paperfeed"].settings.data_dir / "throttle.sqlite"
+    app.extensions["paperfeed_throttle"] = throttle.Throttle(path)
     csrf.init_app(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
@@ -123,23 +195,31 @@ def end_session() -> None:
 
 
 def register_user(username: str, password: str) -> User:
+    take_attempt(None, registration=True)  # per address: a new name is no guess at an account's password
     return users().add_user(username, hash_password(password, username))
 
 
 def authenticate(username: str, password: str) -> User | None:
+    """The user if the password is right; None otherwise (429 once a budget is spent)."""
+    attempt = take_attempt(username if isinstance(username, str) else "")
     user = users().get_user(username) if isinstance(username, str) else None
     if user is None:
         check_password(_DUMMY_HASH, password or "")  # same cost whether or not the name exists
         return None
-    return user if check_password(user.password_hash, password) else None
+    if not check_password(user.password_hash, password):
+        return None
+    refund_attempt(attempt)
+    return user
 
 
-_DUMMY_HASH = hash_password("not a real password, only for timing")
+_DUMMY_HASH = generate_password_hash("not a real password, only for timing")
 
 
 def change_password(user: User, old: str, new: str) -> None:
+    attempt = take_attempt(user.username)
     if not check_password(user.password_hash, old):
         raise UserError("current password is wrong")
+    refund_attempt(attempt)
     store = users()
     store.set_password(user.id, hash_password(new, user.username))
     store.end_all_sessions(user.id)  # every other browser is logged out
@@ -148,14 +228,13 @@ def change_password(user: User, old: str, new: str) -> None:
 
 # HTML pages --------------------------------------------------------------
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(REGISTER_LIMIT, methods=["POST"])
 def register():
     if request.method == "POST":
         try:
             user = register_user(request.form.get("username", ""), request.form.get("password", ""))
         except UserError as exc:
             flash(str(exc), "error")
-            return render_template("register.html", username=request.form.get("username", "")), 400
+            return render_template("register.html", username=request.form.get("username", "")), exc.status
         start_session(user)
         flash(f"Welcome, {user.username}. Search for papers you like and tag them to train your feed.", "ok")
         return redirect(url_for("views.feed"))
@@ -163,7 +242,6 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])
 def login():
     if request.method == "POST":
         user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
@@ -171,14 +249,30 @@ def login():
             flash("Wrong username or password.", "error")
             return render_template("login.html", username=request.form.get("username", "")), 401
         start_session(user)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", username="")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: "//evil.example" and "https://..." would be open redirects.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+# A same-site path: one "/" then no second "/" or "\\", and only URL characters (no spaces, controls,
+# backslashes or non-ASCII, which browsers strip or rewrite: "/\t/evil.example" becomes "//evil.example").
+_NEXT = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*")
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else the feed: never an open redirect."""
+    if isinstance(target, str) and len(target) <= 2048 and _NEXT.fullmatch(target):
+        parts = urlsplit(target)
+        path = parts.path
+        for _ in range(3):  # also judge the path as a server or browser might decode it, twice over
+            if "//" in path or _CONTROL.search(path):
+                break
+            decoded = unquote(path, errors="replace")
+            if decoded == path:
+                if not parts.scheme and not parts.netloc:
+                    return target
+                break
+            path = decoded
     return url_for("views.feed")
 
 
@@ -202,7 +296,7 @@ def account_password():
         change_password(current_user.user, request.form.get("old", ""), request.form.get("new", ""))
     except UserError as exc:
         flash(str(exc), "error")
-        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), 400
+        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), exc.status
     flash("Password changed. Other sessions were logged out.", "ok")
     return redirect(url_for("auth.account"))
 
@@ -214,7 +308,7 @@ def account_token_create():
         _, secret = users().create_token(current_user.id, request.form.get("name", ""))
     except UserError as exc:
         flash(str(exc), "error")
-        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), 400
+        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), exc.status
     return render_template("account.html", tokens=users().tokens(current_user.id), new_token=secret)
 
 

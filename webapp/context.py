@@ -46,7 +46,14 @@ class Library:
     @property
     def model_fresh(self) -> bool:
         return (self.model is not None and self.model.tags_version == self.tags_version
-                and self.model.generation == self.generation)
+                and self.model.generation == self.generation and not self.model.partial and not self.model.carried)
+
+    @property
+    def needs_retrain(self) -> bool:
+        """The model lags the tags (changed elsewhere, or a retrain stopped at its cost bound), or is missing.
+        A model only carried over to a new generation does not count: ``train`` refits those."""
+        return bool(self.tags) and (self.model is None or self.model.tags_version != self.tags_version
+                                    or self.model.partial)
 
 
 def library() -> Library | None:
@@ -59,8 +66,8 @@ def library() -> Library | None:
         state().wait_for_user(uid)  # a retrain queued by the last tag change takes ~0.65 s at 131k papers
         g.library = Library(store.tags(uid), store.not_interested(uid), state().model(uid),
                             store.get_user_by_id(uid).tags_version, index().generation)
-        if g.library.tags and not g.library.model_fresh:
-            state().refresh_stale(uid, g.library.tags_version, g.library.generation)
+        if g.library.needs_retrain:
+            state().refresh_stale(uid)
     return g.library
 
 

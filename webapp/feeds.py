@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import re
+from urllib.parse import unquote_to_bytes, urlsplit
 
-from flask import abort
+from flask import abort, request
 from werkzeug.datastructures import MultiDict
 
 import numpy as np
@@ -26,6 +29,14 @@ WINDOWS = {"day": 1, "week": 7, "month": 31, "year": 365, "all": None}
 MODES = ("rec", "recent", "random")
 
 
+MAX_JSON_DEPTH = 20
+_WHOLE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PATH_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
 def bad_request(message: str):
     abort(400, description=message)
 
@@ -34,12 +45,103 @@ def _int(args: MultiDict, name: str, default: int, lo: int, hi: int) -> int:
     raw = args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.lstrip("-").isdigit():
+    if not _WHOLE.fullmatch(raw):
         bad_request(f"{name} must be a whole number")
+    digits = raw.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 18:  # int() of thousands of digits is slow or refused; anything this long is out of range
+        bad_request(f"{name} must be between {lo} and {hi}")
     value = int(raw)
     if not lo <= value <= hi:
         bad_request(f"{name} must be between {lo} and {hi}")
     return value
+
+
+# Raw input -------------------------------------------------------------------
+def check_request_input() -> None:
+    """Before every request: the URL must be valid UTF-8 without NUL bytes (and the path without control
+    characters), so no handler ever sees text it cannot store, compare or print. A clear 400 otherwise.
+
+    The path is judged as the client sent it (``REQUEST_URI``/``RAW_URI`` when the server gives it), since
+    some servers and the test client already replaced undecodable bytes in ``PATH_INFO``.
+    """
+    environ = request.environ
+    try:
+        raw_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+        if raw_uri:
+            raw_path = urlsplit(raw_uri).path if "://" in raw_uri[:12] else raw_uri.split("?", 1)[0]
+            path_bytes = unquote_to_bytes(raw_path.encode("latin-1"))
+        else:
+            path_bytes = environ.get("PATH_INFO", "").encode("latin-1")
+        path = path_bytes.decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError, ValueError):
+        bad_request("the URL path is not valid UTF-8")
+    if _PATH_CONTROL.search(path) or _SURROGATE.search(path):
+        bad_request("the URL path contains control characters")
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        try:
+            for part in query.encode("latin-1").split(b"&"):
+                if "\x00" in unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8"):
+                    bad_request("the query string contains a NUL character")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            bad_request("the query string is not valid UTF-8")
+
+
+def _depth_ok(text: str, limit: int) -> bool:
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return False
+    return True
+
+
+def _clean(value) -> bool:
+    """No lone surrogates anywhere in the parsed body (they cannot be stored or encoded)."""
+    if isinstance(value, str):
+        return not _SURROGATE.search(value)
+    if isinstance(value, dict):
+        return all(_clean(k) and _clean(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean(v) for v in value)
+    return True
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):  # ambiguous: parsers differ on which value wins
+        seen = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
+
+
+def json_object() -> dict:
+    """The request's JSON object body, or a 400 saying what is wrong: wrong type, not UTF-8, not JSON,
+    nested deeper than ``MAX_JSON_DEPTH``, a key given twice, a lone surrogate in a string, or not an object."""
+    message = "send a JSON object body with Content-Type: application/json"
+    if not request.is_json:
+        bad_request(message)
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        bad_request("the JSON body is not valid UTF-8")
+    if not _depth_ok(text, MAX_JSON_DEPTH):
+        bad_request(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        bad_request(f"the JSON body names {str(exc)[:40]!r} twice")
+    except (ValueError, RecursionError):
+        bad_request(message)
+    if not isinstance(data, dict):
+        bad_request(message)
+    if not _clean(data):
+        bad_request("the JSON body contains text that is not valid Unicode (a lone surrogate)")
+    return data
 
 
 def _date(args: MultiDict, name: str) -> dt.date | None:

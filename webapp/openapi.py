@@ -1,5 +1,11 @@
-"""OpenAPI 3.1 description of the JSON API, served at ``/api/openapi.json``."""
+"""OpenAPI 3.1 description of the JSON API, served at ``/api/openapi.json``.
+
+Every status code an operation can answer is listed, and every error body is ``{error, message}``.
+``tests/adversarial/test_adv_schemathesis.py`` fuzzes the API against this document.
+"""
 from __future__ import annotations
+
+from .feeds import MAX_JSON_DEPTH
 
 
 def _ref(name: str) -> dict:
@@ -10,31 +16,74 @@ def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _object(properties: dict, required=None, **extra) -> dict:
+    return {"type": "object", "required": list(properties) if required is None else list(required),
+            "properties": properties, **extra}
+
+
 def _query(name: str, description: str, schema: dict | None = None, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description,
             "schema": schema or {"type": "string"}}
 
 
-def _path(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+def _path(name: str, description: str, schema: dict | None = None, example=None) -> dict:
+    param = {"name": name, "in": "path", "required": True, "description": description,
+             "schema": schema or {"type": "string"}}
+    if example is not None:
+        param["example"] = example
+    return param
 
 
-ERRORS = {"400": _json(_ref("Error"), "Bad input"), "401": _json(_ref("Error"), "Not logged in"),
-          "404": _json(_ref("Error"), "Not found")}
-PAPERS = _json({"type": "object", "properties": {"papers": {"type": "array", "items": _ref("PaperCard")}}})
-CREDENTIALS = {"required": True, "content": {"application/json": {"schema": _ref("Credentials")}}}
-PID = _path("id", "arXiv id, e.g. 2503.01234 or hep-th/9901001 (a version suffix is ignored)")
-TAG = _path("tag", "tag name")
+def _error(description: str, headers: dict | None = None) -> dict:
+    response = _json(_ref("Error"), description)
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+ERROR_RESPONSES = {
+    "400": _error("Bad input: a parameter or body field is malformed or out of range, the URL is not valid "
+                  "UTF-8, or (session clients) the CSRF token is missing or wrong"),
+    "401": _error("Not logged in, or the bearer token is invalid or revoked"),
+    "404": _error("No such paper, tag or token"),
+    "409": _error("A per-user limit (tags, papers per tag, tokens) would be exceeded"),
+    "413": _error("The body is larger than 64 KiB"),
+    "429": _error("Too many password attempts for this account or from this address", headers={
+        "Retry-After": {"description": "seconds until the next attempt is allowed",
+                        "schema": {"type": "integer", "minimum": 1}}}),
+    "503": _error("The server cannot serve this now: no papers indexed yet, or its storage is damaged, "
+                  "locked, read-only or full"),
+}
+ALWAYS = ("400", "401", "503")  # any request: a malformed URL, a bad bearer token, storage trouble
+BODY = ("413",)  # any request with a body: too large (also state-changing requests, which may carry a form)
+PASSWORD = ("429",)  # requests that check or set a password share one budget per account and per address
+
+PAPER_ID = {"type": "string", "pattern": r"^([0-9]{4}\.[0-9]{4,5}|[a-z]+(-[a-z]+)*(\.[A-Z]{2})?/[0-9]{7})(v[0-9]+)?$"}
+PID = _path("id", "arXiv id, e.g. 2504.13999 or hep-th/9901001 (a version suffix is ignored)", PAPER_ID,
+            example="2504.13999")
+TAG = _path("tag", "tag name", example="mine")
 LIMIT = _query("limit", "results (1-200)", {"type": "integer", "minimum": 1, "maximum": 200})
-OK = _json({"type": "object", "properties": {"ok": {"type": "boolean"}}})
+PAPERS = _json(_object({"papers": {"type": "array", "items": _ref("PaperCard")}}))
+OK = _json(_object({"ok": {"type": "boolean"}}))
 
 
-def _op(summary: str, responses: dict, *, params=(), body=None, auth=False, changes=False) -> dict:
-    op = {"summary": summary, "parameters": list(params), "responses": {**responses, **ERRORS}}
+def _body(schema: dict) -> dict:
+    return {"required": True, "description": f"a JSON object, nested at most {MAX_JSON_DEPTH} levels deep",
+            "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, responses: dict, errors=(), *, params=(), body=None, auth=None, changes=False) -> dict:
+    """``auth``: None (anyone), "optional" (more when logged in) or "required"."""
+    codes = sorted(set(ALWAYS) | set(errors) | (set(BODY) if body or changes else set()))
+    op = {"summary": summary, "parameters": list(params),
+          "responses": {**responses, **{code: ERROR_RESPONSES[code] for code in codes}}}
     if body:
         op["requestBody"] = body
-    if auth:
-        op["security"] = [{"session": [], "csrf": []} if changes else {"session": []}, {"bearer": []}]
+    session = {"session": [], "csrf": []} if changes else {"session": []}
+    if auth == "required":
+        op["security"] = [session, {"bearer": []}]
+    elif auth == "optional":
+        op["security"] = [{}, session, {"bearer": []}]
     return op
 
 
@@ -42,60 +91,71 @@ SPEC = {
     "openapi": "3.1.0",
     "info": {"title": "Paperfeed API", "version": "1",
              "description": "Personalized arXiv feeds. Session-cookie clients send X-CSRFToken (from GET /api/csrf) "
-                            "on every POST, PUT and DELETE; bearer-token clients need no CSRF token."},
+                            "on every POST, PUT and DELETE; bearer-token clients need no CSRF token. Every error "
+                            "is a JSON object {error, message}. Login, registration and password change share "
+                            "one attempt budget per account and per client address (429 with Retry-After)."},
     "paths": {
         "/api/csrf": {"get": _op("A CSRF token for this session", {"200": _json(
-            {"type": "object", "properties": {"csrf_token": {"type": "string"}}})})},
+            _object({"csrf_token": {"type": "string"}}))})},
         "/api/register": {"post": _op("Create an account and log in", {"201": _json(_ref("Session"))},
-                                      body=CREDENTIALS)},
-        "/api/login": {"post": _op("Log in (rate-limited)", {"200": _json(_ref("Session"))}, body=CREDENTIALS)},
-        "/api/logout": {"post": _op("End this session", {"200": OK})},
-        "/api/password": {"post": _op("Change password; ends every other session", {"200": OK}, auth=True,
-                                      changes=True, body={"required": True, "content": {"application/json": {
-                                          "schema": {"type": "object", "required": ["old", "new"], "properties": {
-                                              "old": {"type": "string"}, "new": {"type": "string"}}}}}})},
-        "/api/me": {"get": _op("The current user, tag counts and model status", {"200": _json({"type": "object"})},
-                               auth=True)},
-        "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, params=[
-            _query("mode", "rec (default when logged in), recent or random",
+                                      PASSWORD, body=_body(_ref("NewAccount")))},
+        "/api/login": {"post": _op("Log in (attempts are limited per account and per address)",
+                                   {"200": _json(_ref("Session"))}, PASSWORD, body=_body(_ref("Credentials")))},
+        "/api/logout": {"post": _op("End this session", {"200": OK}, changes=True)},
+        "/api/password": {"post": _op("Change password; ends every other session",
+                                      {"200": _json(_object({"ok": {"type": "boolean"},
+                                                             "csrf_token": {"type": "string"}}))},
+                                      PASSWORD, auth="required", changes=True, body=_body(_object({
+                                          "old": {"type": "string"}, "new": {"type": "string"}})))},
+        "/api/me": {"get": _op("The current user, tag counts and model status", {"200": _json(_ref("Me"))},
+                               auth="required")},
+        "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, ("404",), auth="optional", params=[
+            _query("mode", "rec (default when logged in; 401 when not), recent or random",
                    {"type": "string", "enum": ["rec", "recent", "random"]}),
-            _query("tag", "rank for this tag; repeat to combine; none means the whole library"),
+            _query("tag", "rank for this tag (404 if you have no such tag); repeat to combine; none means the "
+                          "whole library"),
             _query("since", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
             _query("until", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
             _query("window", "day, week, month, year or all, counted back from the newest paper",
                    {"type": "string", "enum": ["day", "week", "month", "year", "all"]}),
             _query("category", "an arXiv category such as cs.LG"),
             _query("hide_tagged", "0 or 1 (default 1 for rec)"),
-            LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0})])},
-        "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags, and why your model scores it)", {"200": _json(_ref("Paper"))},
-                                        params=[PID])},
-        "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, params=[PID, LIMIT])},
+            LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 99800})])},
+        "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags, and why your model scores it)",
+                                        {"200": _json(_ref("Paper"))}, ("404",), params=[PID], auth="optional")},
+        "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, ("404",), params=[PID, LIMIT])},
         "/api/papers/{id}/not-interested": {
-            "post": _op("Mark not interested (a negative for your models)", {"200": _json({"type": "object"})},
-                        params=[PID], auth=True, changes=True),
-            "delete": _op("Undo not interested", {"200": _json({"type": "object"})}, params=[PID], auth=True,
-                          changes=True)},
-        "/api/search": {"get": _op("Search by keywords or arXiv id", {"200": PAPERS}, params=[
-            _query("q", "keywords or an arXiv id", required=True), LIMIT,
-            _query("offset", "skip this many", {"type": "integer", "minimum": 0})])},
-        "/api/tags": {"get": _op("Your tags and their papers", {"200": _json({"type": "object"})}, auth=True)},
-        "/api/tags/{tag}": {"delete": _op("Delete a tag", {"200": OK}, params=[TAG], auth=True, changes=True)},
-        "/api/tags/{tag}/rename": {"post": _op("Rename (or merge into) a tag", {"200": OK}, params=[TAG], auth=True,
-                                               changes=True, body={"required": True, "content": {"application/json": {
-                                                   "schema": {"type": "object", "properties": {
-                                                       "name": {"type": "string"}}}}}})},
+            "post": _op("Mark not interested (a negative for your models)", {"200": _json(_ref("NotInterested"))},
+                        ("404", "409"), params=[PID], auth="required", changes=True),
+            "delete": _op("Undo not interested", {"200": _json(_ref("NotInterested"))}, ("404",), params=[PID],
+                          auth="required", changes=True)},
+        "/api/search": {"get": _op("Search by keywords or arXiv id", {"200": _json(_object({
+            "papers": {"type": "array", "items": _ref("PaperCard")}, "query": {"type": "string"}}))}, params=[
+            _query("q", "keywords or an arXiv id (1-1000 characters)", {"type": "string", "maxLength": 1000},
+                   required=True), LIMIT,
+            _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 10000})])},
+        "/api/tags": {"get": _op("Your tags and their papers", {"200": _json(_object({"tags": {
+            "type": "array", "items": _object({"name": {"type": "string"}, "count": {"type": "integer"},
+                                               "papers": {"type": "array", "items": {"type": "string"}}})}}))},
+            auth="required")},
+        "/api/tags/{tag}": {"delete": _op("Delete a tag", {"200": OK}, ("404",), params=[TAG], auth="required",
+                                          changes=True)},
+        "/api/tags/{tag}/rename": {"post": _op("Rename (or merge into) a tag", {"200": OK}, ("404", "409"),
+                                               params=[TAG], auth="required", changes=True,
+                                               body=_body(_object({"name": {"type": "string"}})))},
         "/api/tags/{tag}/papers/{id}": {
-            "put": _op("Tag a paper (creates the tag if new)", {"200": _json(_ref("TagChange"))}, params=[TAG, PID],
-                       auth=True, changes=True),
-            "delete": _op("Untag a paper", {"200": _json(_ref("TagChange"))}, params=[TAG, PID], auth=True,
-                          changes=True)},
+            "put": _op("Tag a paper (creates the tag if new)", {"200": _json(_ref("TagChange"))}, ("404", "409"),
+                       params=[TAG, PID], auth="required", changes=True),
+            "delete": _op("Untag a paper", {"200": _json(_ref("TagChange"))}, ("404", "409"), params=[TAG, PID],
+                          auth="required", changes=True)},
         "/api/tokens": {
-            "get": _op("Your API tokens (names and dates, never the secrets)", {"200": _json({"type": "object"})},
-                       auth=True),
-            "post": _op("Create an API token; the secret is shown once", {"201": _json({"type": "object"})},
-                        auth=True, changes=True)},
-        "/api/tokens/{token_id}": {"delete": _op("Revoke a token", {"200": OK}, params=[
-            {"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}], auth=True,
+            "get": _op("Your API tokens (names and dates, never the secrets)", {"200": _json(_object({
+                "tokens": {"type": "array", "items": _ref("Token")}}))}, auth="required"),
+            "post": _op("Create an API token; the secret is shown once", {"201": _json(_object({
+                "id": {"type": "integer"}, "token": {"type": "string"}}))}, ("409",), auth="required",
+                changes=True, body=_body(_object({"name": {"type": "string", "minLength": 1, "maxLength": 60}})))},
+        "/api/tokens/{token_id}": {"delete": _op("Revoke a token", {"200": OK}, ("404",), params=[
+            _path("token_id", "the token's id (from GET /api/tokens)", {"type": "integer"})], auth="required",
             changes=True)},
         "/api/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"})})},
     },
@@ -106,26 +166,53 @@ SPEC = {
             "bearer": {"type": "http", "scheme": "bearer"},
         },
         "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
-            "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
-                "username": {"type": "string"}, "password": {"type": "string", "minLength": 8}}},
-            "Session": {"type": "object", "properties": {"username": {"type": "string"},
-                                                         "csrf_token": {"type": "string"}}},
-            "PaperCard": {"type": "object", "properties": {
+            "Error": _object({"error": {"type": "string", "description": "the HTTP status name"},
+                              "message": {"type": "string", "description": "what went wrong, for people"}},
+                             additionalProperties=False),
+            "Credentials": _object({"username": {"type": "string"}, "password": {"type": "string"}}),
+            "NewAccount": _object({
+                "username": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"},
+                "password": {"type": "string", "minLength": 8, "maxLength": 1024,
+                             "description": "at least 8 characters; common, guessable or username-based "
+                                            "passwords and control characters are refused (400 says why)"}}),
+            "Session": _object({"username": {"type": "string"}, "csrf_token": {"type": "string"}}),
+            "Me": _object({
+                "username": {"type": "string"},
+                "tags": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "model": _object({"trained_at": {"type": ["number", "null"]}, "up_to_date": {"type": "boolean"},
+                                  "retraining": {"type": "boolean"}, "carried_over": {"type": "boolean"},
+                                  "error": {"type": ["string", "null"]}, "retry_in": {"type": ["number", "null"]}})}),
+            "PaperCard": _object({
                 "id": {"type": "string"}, "title": {"type": "string"},
                 "authors": {"type": "array", "items": {"type": "string"}},
                 "categories": {"type": "array", "items": {"type": "string"}},
-                "date": {"type": "string", "format": "date"}, "score": {"type": "number"}}},
-            "Feed": {"type": "object", "properties": {
+                "date": {"type": "string", "format": "date"}, "score": {"type": "number"}}),
+            "Feed": _object({
                 "papers": {"type": "array", "items": _ref("PaperCard")}, "total": {"type": "integer"},
-                "mode": {"type": "string"}, "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"}}},
-            "Paper": {"type": "object", "properties": {
+                "mode": {"type": "string", "enum": ["rec", "recent", "random"]},
+                "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"}}),
+            "Paper": _object({
+                "id": {"type": "string"}, "version": {"type": "integer"}, "title": {"type": "string"},
+                "abstract": {"type": "string"}, "authors": {"type": "array", "items": {"type": "string"}},
+                "categories": {"type": "array", "items": {"type": "string"}},
+                "comments": {"type": ["string", "null"]}, "journal_ref": {"type": ["string", "null"]},
+                "doi": {"type": ["string", "null"]}, "license": {"type": ["string", "null"]},
+                "published": {"type": "string", "format": "date"}, "updated": {"type": "string", "format": "date"},
+                "top_terms": {"type": "array", "items": _object({"term": {"type": "string"},
+                                                                 "weight": {"type": "number"}})},
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "logged in: your tags"},
+                "not_interested": {"type": "boolean", "description": "logged in"},
                 "why": {"type": ["object", "null"], "description": "logged in, with a model: the best model (tag), "
                         "its score, and the terms, authors and categories that raised it (authors and categories "
-                        "with how many of your papers share them)"}}},
-            "TagChange": {"type": "object", "properties": {
+                        "with how many of your papers share them)"}},
+                required=["id", "version", "title", "abstract", "authors", "categories", "published", "updated",
+                          "top_terms"]),
+            "NotInterested": _object({"id": {"type": "string"}, "not_interested": {"type": "boolean"}}),
+            "TagChange": _object({
                 "tag": {"type": "string"}, "id": {"type": "string"}, "changed": {"type": "boolean"},
-                "tags": {"type": "array", "items": {"type": "string"}}}},
+                "tags": {"type": "array", "items": {"type": "string"}}}),
+            "Token": _object({"id": {"type": "integer"}, "name": {"type": "string"},
+                              "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
         },
     },
 }

@@ -2,43 +2,45 @@
 
 The feature index is swapped whole when ``compute`` publishes a new generation:
 each request takes one reference at its start (:meth:`AppState.index`), so it
-never mixes two generations. User models are cached by file modification time.
-Retraining after a tag change runs on one background thread per process.
+never mixes two generations. User models are cached by file stamp in an LRU bounded in bytes.
+Retraining after a tag change runs on a fair queue of background threads (``recommender.retrain``).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections import OrderedDict
 
 from recommender import service
 from recommender.artifacts import Generations
 from recommender.index import FeatureIndex, NoGeneration
-from recommender.models import UserModel, load_user_model, model_path
+from recommender.models import UserModel, model_path
+from recommender.retrain import RetrainQueue, Status
 from recommender.settings import Settings
 from recommender.store import PaperStore
 from recommender.users import UserStore
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_S = 2.0
-MODEL_CACHE = 256
+MODEL_CACHE_BYTES = 512 * 2**20
 
 
 class AppState:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.papers = PaperStore(settings.papers_path)
+        # The web app never writes papers: read-only, so it also serves from a read-only data dir.
+        self.papers = PaperStore(settings.papers_path, readonly=settings.papers_path.exists())
         self._generations = Generations(settings.models_dir)
         self._index: FeatureIndex | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._models: dict[int, tuple[float, UserModel]] = {}
-        self._retrainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-        self._pending: set[int] = set()
-        self._latest: dict[int, Future] = {}
-        self._attempted: dict[int, tuple[int, str]] = {}
+        self._models: OrderedDict[int, tuple[tuple, UserModel]] = OrderedDict()
+        self._cached_bytes = 0
+        workers = max(1, settings.retrain_workers)
+        # Several workers each fit one model at a time; a lone worker may use the n_jobs threads.
+        self._fit_threads = 1 if workers > 1 else None
+        self._retrainer = RetrainQueue(self._retrain, workers)
 
     # features ----------------------------------------------------------
     def index(self) -> FeatureIndex:
@@ -67,65 +69,74 @@ class AppState:
 
     # user models -------------------------------------------------------
     def model(self, user_id: int) -> UserModel | None:
+        """The user's model on the current generation: cached by file stamp, moved to a newer generation
+        by feature name when ``compute`` published one (``train`` refits it; the web does not).
+
+        The cache is a thread-safe LRU bounded in bytes, so a few large libraries cannot grow the process.
+        """
         path = model_path(self.settings.models_dir, user_id)
+        index = self.index()
         try:
-            mtime = path.stat().st_mtime
+            st = path.stat()
         except FileNotFoundError:
-            self._models.pop(user_id, None)
+            with self._lock:
+                self._drop(user_id)
             return None
-        cached = self._models.get(user_id)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        model = load_user_model(self.settings.models_dir, user_id)
-        if len(self._models) >= MODEL_CACHE:
-            self._models.pop(next(iter(self._models)))
-        self._models[user_id] = (mtime, model)
+        stamp = (st.st_mtime_ns, st.st_size, index.generation)
+        with self._lock:
+            cached = self._models.get(user_id)
+            if cached and cached[0] == stamp:
+                self._models.move_to_end(user_id)
+                return cached[1]
+        model = service.current_model(self.settings, index, user_id)
+        if model is None:
+            return None
+        with self._lock:
+            self._drop(user_id)
+            self._models[user_id] = (stamp, model)
+            self._cached_bytes += model.nbytes
+            while self._cached_bytes > MODEL_CACHE_BYTES and len(self._models) > 1:
+                self._drop(next(iter(self._models)))
         return model
 
-    def refresh_stale(self, user_id: int, tags_version: int, generation: str) -> None:
-        """Retrain a model that is stale (tags changed elsewhere, or a new generation), once per state."""
-        key = (tags_version, generation)
-        if self._attempted.get(user_id) != key:
-            self._attempted[user_id] = key
-            self.schedule_retrain(user_id)
+    def _drop(self, user_id: int) -> None:
+        """Forget one cached model (the caller holds the lock)."""
+        old = self._models.pop(user_id, None)
+        if old is not None:
+            self._cached_bytes -= old[1].nbytes
+
+    def refresh_stale(self, user_id: int) -> None:
+        """Queue a retrain of a model that lags the user's tags (changed in another process, or a retrain
+        that stopped at its cost bound). A model only carried over to a new generation is left to ``train``,
+        so a new generation does not make every web worker retrain everyone. A user whose retrain failed
+        waits for their backoff, not for the next page view."""
+        self._retrainer.schedule(user_id, change=False)
 
     def retraining(self, user_id: int) -> bool:
-        return user_id in self._pending
+        return self._retrainer.status(user_id).busy
+
+    def retrain_status(self, user_id: int) -> Status:
+        return self._retrainer.status(user_id)
 
     def schedule_retrain(self, user_id: int) -> None:
-        """Retrain one user in the background (about 0.65 s at 131k papers); repeated calls coalesce."""
-        with self._lock:
-            if user_id in self._pending:
-                return
-            self._pending.add(user_id)
-            self._latest[user_id] = self._retrainer.submit(self._retrain, user_id)
+        """Retrain one user in the background; repeated calls coalesce (see ``recommender.retrain``)."""
+        self._retrainer.schedule(user_id)
 
     def wait_for_user(self, user_id: int, timeout: float = 2.0) -> bool:
         """Wait (briefly) for this user's queued retrain, so the next page already reflects a tag change."""
-        future = self._latest.get(user_id)
-        if future is None or future.done():
-            return True
-        try:
-            future.result(timeout)
-        except FutureTimeout:
-            return False
-        return True
+        return self._retrainer.wait(user_id, timeout)
 
-    def _retrain(self, user_id: int) -> None:
-        try:
-            with self._lock:
-                self._pending.discard(user_id)  # tags changed after this point trigger another run
-            with UserStore(self.settings.users_path) as users:
-                service.retrain_user(self.settings, self.index(), users, user_id)
-        except Exception:  # a background failure must not kill the worker; the next tag change retries
-            log.exception("retraining user %s failed", user_id)
+    def _retrain(self, user_id: int) -> bool:
+        """One turn of one user: at most ``retrain_batch`` models. True when there are more to fit."""
+        with UserStore(self.settings.users_path, self.settings.limits) as users:
+            result = service.retrain_user(self.settings, self.index(), users, user_id, n_jobs=self._fit_threads,
+                                          max_fits=self.settings.retrain_batch)
+        return result.more
 
     def wait_for_retrains(self, timeout: float = 30.0) -> None:
         """Block until queued retrains finish (tests and shutdown)."""
-        self._retrainer.submit(lambda: None).result(timeout)
+        self._retrainer.drain(timeout)
 
     def close(self) -> None:
-        self._retrainer.shutdown(wait=True)
+        self._retrainer.close()
         self.papers.close()
-
-

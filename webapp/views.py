@@ -3,6 +3,7 @@ the POST forms here are the no-JavaScript fallback."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -43,17 +44,26 @@ def format_timestamp(seconds: int) -> str:
 
 @bp.app_template_global()
 def page_url(number: int) -> str:
-    """This page's URL with another page number, keeping every (repeated) parameter."""
-    args = request.args.to_dict(flat=False)
-    args["page"] = [str(number)]
-    return url_for(request.endpoint, **request.view_args, **args)
+    """This page's URL with another page number, keeping every (repeated) parameter.
+
+    The query is encoded here rather than passed to ``url_for`` as keywords: parameter names such as
+    ``endpoint``, ``_method`` or ``_anchor`` (or a path variable's name) would collide with its arguments.
+    """
+    pairs = [(k, v) for k, values in request.args.lists() if k != "page" for v in values]
+    return url_for(request.endpoint, **(request.view_args or {})) + "?" + urlencode([*pairs, ("page", str(number))])
 
 
 def _model_status(lib):
-    if lib is None or lib.model is None:
+    """What the pages say about the user's model: when trained, whether up to date, and a failed retrain."""
+    if lib is None:
         return None
-    return {"trained_at": format_timestamp(lib.model.trained_at),
-            "fresh": lib.model_fresh, "retraining": state().retraining(current_user.id)}
+    job = state().retrain_status(current_user.id)
+    if lib.model is None and job.error is None:
+        return None
+    return {"trained_at": format_timestamp(lib.model.trained_at) if lib.model else None,
+            "fresh": lib.model_fresh, "retraining": job.busy,
+            "carried": bool(lib.model and lib.model.carried and not lib.needs_retrain),
+            "error": job.error, "retry_in": None if job.retry_in is None else max(1, round(job.retry_in))}
 
 
 @bp.get("/")
@@ -119,7 +129,7 @@ def rename_tag(tag: str):
         users().rename_tag(current_user.id, tag, request.form.get("name", ""))
     except UserError as exc:
         flash(str(exc), "error")
-        return redirect(url_for("views.library_page"))
+        return library_page(), exc.status
     after_library_change()
     flash(f"Renamed {tag!r}.", "ok")
     return redirect(url_for("views.library_page"))
@@ -146,9 +156,11 @@ def tag_form(raw_id: str):
         else:
             service.tag(users(), state().papers, current_user.user, tag, [pid])
     except UserError as exc:
+        if exc.status == 404:  # no such paper: its page would be a 404 too
+            abort(404, description=str(exc))
         flash(str(exc), "error")
-    else:
-        after_library_change()
+        return paper(pid), exc.status
+    after_library_change()
     return redirect(url_for("views.paper", raw_id=pid))
 
 
@@ -158,6 +170,10 @@ def not_interested_form(raw_id: str):
     pid = feeds.paper_id(raw_id)
     if pid not in state().papers:
         abort(404, description=f"No paper {pid}.")
-    users().set_not_interested(current_user.id, pid, request.form.get("undo") != "1")
+    try:
+        users().set_not_interested(current_user.id, pid, request.form.get("undo") != "1")
+    except UserError as exc:
+        flash(str(exc), "error")
+        return paper(pid), exc.status
     after_library_change()
     return redirect(url_for("views.paper", raw_id=pid))

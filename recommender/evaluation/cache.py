@@ -28,7 +28,7 @@ TEXT_FIELDS = ("max_features", "min_df", "max_df", "ngram_max", "title_repeat")
 
 
 def _digest(value) -> str:
-    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 class FeatureCache:

@@ -127,7 +127,7 @@ def run_protocol(protocol: str, split: str, variants: Sequence[Variant], tasks: 
 def fingerprint(task: Task) -> str:
     """The task's papers and cases: results saved for another sample of cases must not be paired with these."""
     text = task.key + "\n" + "\n".join(c.id for c in task.cases)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def _forget_stale(results: dict, tasks: Sequence[Task], variants: Sequence[Variant]) -> None:

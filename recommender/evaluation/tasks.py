@@ -46,7 +46,7 @@ class Task:
     @property
     def key(self) -> str:
         """A content key for caches: the same papers in the same order give the same key."""
-        digest = hashlib.sha1("\n".join(p.id for p in self.papers).encode()).hexdigest()[:16]
+        digest = hashlib.sha1("\n".join(p.id for p in self.papers).encode(), usedforsecurity=False).hexdigest()[:16]
         return f"{self.protocol}-{len(self.papers)}-{digest}"
 
     def rows_of_author(self, key: str) -> np.ndarray:
