@@ -152,14 +152,19 @@ def load_user_model(models_dir: Path, user_id: int) -> UserModel | None:
 
 def model_state(models_dir: Path, user_id: int) -> dict | None:
     """The small freshness record of the user's model: None (treat as stale) if it is missing or
-    unreadable, or if the weights file is missing or not the size it was written at (truncated)."""
+    unreadable, or if the weights file is missing, not the size it was written at (truncated), or carries
+    another stamp (a crash between the two writes). Reads the record and the weights' tiny ``meta`` member,
+    never the weights."""
     path = model_path(models_dir, user_id)
     try:
         state = artifacts.read_json(path.with_suffix(".json"))
-        size = path.stat().st_size
-    except (OSError, ValueError):
+        if not isinstance(state, dict) or state.get("bytes") != path.stat().st_size:
+            return None
+        with np.load(path, allow_pickle=False) as weights:
+            stamp = weights["meta"].tolist()[-1]
+    except Exception:  # noqa: BLE001 - any damage reads as stale, and `train` refits the model
         return None
-    return state if isinstance(state, dict) and state.get("bytes") == size else None
+    return state if state.get("stamp") == stamp else None
 
 
 def align(model: UserModel, index: FeatureIndex, models_dir: Path) -> UserModel:

@@ -6,8 +6,9 @@
   caller fits at most ``retrain_batch`` models). A user with more to do goes to the back of the line,
   so one account with many tags cannot hold the workers while others wait.
 - **Several workers**; one user is never trained by two of them at once.
-- **Failures** are retried with exponential backoff (``RETRY_BASE_S`` doubling up to ``RETRY_MAX_S``,
-  ``MAX_ATTEMPTS`` tries); the last error is kept for :meth:`status`, so the library page can show it.
+- **Failures** are retried with exponential backoff (``RETRY_BASE_S`` doubling, capped at ``RETRY_MAX_S``:
+  2, 4, ... 128 s for the ``MAX_ATTEMPTS - 1`` = 7 retries); a change to the library starts the tries afresh.
+  The last error is kept for :meth:`status`, so the library page can show it.
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class RetrainQueue:
         with self._cond:
             if not change and user_id in self._failures:
                 return
+            if user_id in self._failures:  # a change starts the tries afresh (the last error stays until success)
+                self._failures[user_id] = (0, self._failures[user_id][1])
             self._delayed.pop(user_id, None)
             if user_id in self._running:
                 self._again.add(user_id)
@@ -129,13 +132,14 @@ class RetrainQueue:
 
     def _loop(self) -> None:
         while (uid := self._next()) is not None:
-            more, error = False, None
+            more, error = False, "interrupted"
             try:
-                more = bool(self._work(uid))
+                more, error = bool(self._work(uid)), None
             except Exception as exc:  # a failure must not kill the worker: it is retried with backoff
                 log.exception("retraining user %s failed", uid)
                 error = f"{type(exc).__name__}: {exc}"[:300]
-            self._finish(uid, more, error)
+            finally:
+                self._finish(uid, more, error)
 
     def _finish(self, uid: int, more: bool, error: str | None) -> None:
         with self._cond:

@@ -17,6 +17,7 @@ class Setting:
     default: object
     help: str
     choices: tuple = ()  # allowed values, when the setting is one of a few words
+    minimum: float = 0  # the smallest allowed value of a number
 
     @property
     def env(self) -> str:
@@ -42,12 +43,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib)."),
-    Setting("retrain_workers", 2, "Background threads the web app retrains users on after a tag change (one user at a time each)."),
-    Setting("retrain_batch", 4, "Most models one background retrain fits before the user goes to the back of the queue (a cost bound per turn)."),
-    Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost)."),
-    Setting("max_papers_per_tag", 5000, "Papers one tag may hold."),
+    Setting("retrain_workers", 2, "Background threads the web app retrains users on after a tag change (one user at a time each).", minimum=1),
+    Setting("retrain_batch", 4, "Most models one background retrain fits before the user goes to the back of the queue (a cost bound per turn).", minimum=1),
+    Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost).", minimum=1),
+    Setting("max_papers_per_tag", 5000, "Papers one tag may hold.", minimum=1),
     Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
-    Setting("max_api_tokens", 20, "API tokens one user may hold at once."),
+    Setting("max_api_tokens", 20, "API tokens one user may hold at once.", minimum=1),
     Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
     Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
@@ -122,8 +123,8 @@ def _coerce(setting: Setting, value):
     if setting.choices and value not in setting.choices:
         raise ValueError(f"setting {setting.name} ({setting.env}) must be one of {', '.join(setting.choices)}, "
                          f"got {value!r}")
-    if kind in (int, float) and value < 0:
-        raise ValueError(f"setting {setting.name} ({setting.env}) must not be negative, got {value!r}")
+    if kind in (int, float) and value < setting.minimum:
+        raise ValueError(f"setting {setting.name} ({setting.env}) must be at least {setting.minimum:g}, got {value!r}")
     return value
 
 

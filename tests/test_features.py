@@ -162,7 +162,9 @@ def test_parameters_have_one_source_of_defaults_and_follow_the_settings():
 
 @pytest.mark.parametrize("env, message", [
     ({"PAPERFEED_AUTHOR_NAMES": "surname"}, "one of full, initials"),
-    ({"PAPERFEED_AUTHOR_WEIGHT": "-1"}, "must not be negative"),
+    ({"PAPERFEED_AUTHOR_WEIGHT": "-1"}, "must be at least 0"),
+    ({"PAPERFEED_RETRAIN_BATCH": "0"}, "must be at least 1"),
+    ({"PAPERFEED_MAX_TAGS": "0"}, "must be at least 1"),
     ({"PAPERFEED_CATEGORY_WEIGHT": "heavy"}, "must be float"),
 ])
 def test_feature_settings_are_validated(env, message):

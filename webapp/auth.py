@@ -32,8 +32,11 @@ login_manager = LoginManager()
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 # (attempts, seconds): sliding windows shared by every process on the data directory. Override in
 # <data dir>/instance/config.py; RATELIMIT_ENABLED = False turns every budget off (tests only).
+# A client gets few guesses at one account; the account's own budget, over every address, is larger, so that
+# one client cannot lock an owner out (it can spend at most its own share of the account's budget).
 THROTTLE_DEFAULTS = {
-    "LOGIN_ATTEMPTS_PER_ACCOUNT": (10, 60),   # password checks for one username (login + password change)
+    "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS": (10, 600),  # password checks for one username from one address
+    "LOGIN_ATTEMPTS_PER_ACCOUNT": (100, 600),  # password checks for one username from anywhere
     "LOGIN_ATTEMPTS_PER_ADDRESS": (30, 60),   # password checks and registration attempts from one address
     "REGISTRATIONS_PER_ADDRESS": (20, 3600),  # registration attempts from one client address
     "THROTTLE_PATH": None,                    # default <data dir>/throttle.sqlite
@@ -79,6 +82,8 @@ def take_attempt(username: str | None, *, registration: bool = False) -> list[in
     budgets = {throttle.key("address", address): _limit("LOGIN_ATTEMPTS_PER_ADDRESS")}
     if username is not None:
         budgets[throttle.key("account", username)] = _limit("LOGIN_ATTEMPTS_PER_ACCOUNT")
+        budgets[throttle.key("account+address", f"{username}\n{address}")] = _limit(
+            "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS")
     if registration:
         budgets[throttle.key("register", address)] = _limit("REGISTRATIONS_PER_ADDRESS")
     try:

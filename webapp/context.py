@@ -67,7 +67,7 @@ def library() -> Library | None:
         g.library = Library(store.tags(uid), store.not_interested(uid), state().model(uid),
                             store.get_user_by_id(uid).tags_version, index().generation)
         if g.library.needs_retrain:
-            state().refresh_stale(uid)
+            state().refresh_stale(uid, g.library.tags_version)
     return g.library
 
 

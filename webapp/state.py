@@ -37,6 +37,7 @@ class AppState:
         self._lock = threading.Lock()
         self._models: OrderedDict[int, tuple[tuple, UserModel]] = OrderedDict()
         self._cached_bytes = 0
+        self._no_model: dict[int, int] = {}  # user -> tags_version whose retrain found no paper to train on
         workers = max(1, settings.retrain_workers)
         # Several workers each fit one model at a time; a lone worker may use the n_jobs threads.
         self._fit_threads = 1 if workers > 1 else None
@@ -82,19 +83,18 @@ class AppState:
             with self._lock:
                 self._drop(user_id)
             return None
-        stamp = (st.st_mtime_ns, st.st_size, index.generation)
+        # os.replace gives every save a new inode, so two saves within one timestamp tick still differ.
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size, index.generation)
         with self._lock:
             cached = self._models.get(user_id)
             if cached and cached[0] == stamp:
                 self._models.move_to_end(user_id)
                 return cached[1]
-        model = service.current_model(self.settings, index, user_id)
-        if model is None:
-            return None
+        model = service.current_model(self.settings, index, user_id)  # None (cached too) if damaged or unusable
         with self._lock:
             self._drop(user_id)
             self._models[user_id] = (stamp, model)
-            self._cached_bytes += model.nbytes
+            self._cached_bytes += model.nbytes if model else 0
             while self._cached_bytes > MODEL_CACHE_BYTES and len(self._models) > 1:
                 self._drop(next(iter(self._models)))
         return model
@@ -102,15 +102,17 @@ class AppState:
     def _drop(self, user_id: int) -> None:
         """Forget one cached model (the caller holds the lock)."""
         old = self._models.pop(user_id, None)
-        if old is not None:
+        if old is not None and old[1] is not None:
             self._cached_bytes -= old[1].nbytes
 
-    def refresh_stale(self, user_id: int) -> None:
+    def refresh_stale(self, user_id: int, tags_version: int) -> None:
         """Queue a retrain of a model that lags the user's tags (changed in another process, or a retrain
         that stopped at its cost bound). A model only carried over to a new generation is left to ``train``,
         so a new generation does not make every web worker retrain everyone. A user whose retrain failed
-        waits for their backoff, not for the next page view."""
-        self._retrainer.schedule(user_id, change=False)
+        waits for their backoff, not for the next page view, and a library with no paper in the features
+        waits for a change."""
+        if self._no_model.get(user_id) != tags_version:
+            self._retrainer.schedule(user_id, change=False)
 
     def retraining(self, user_id: int) -> bool:
         return self._retrainer.status(user_id).busy
@@ -131,6 +133,11 @@ class AppState:
         with UserStore(self.settings.users_path, self.settings.limits) as users:
             result = service.retrain_user(self.settings, self.index(), users, user_id, n_jobs=self._fit_threads,
                                           max_fits=self.settings.retrain_batch)
+            if result.model is None:  # no tagged paper in the features: nothing to train until the tags change
+                user = users.get_user_by_id(user_id)
+                self._no_model[user_id] = user.tags_version if user else -1
+            else:
+                self._no_model.pop(user_id, None)
         return result.more
 
     def wait_for_retrains(self, timeout: float = 30.0) -> None:

@@ -285,8 +285,8 @@ def test_a_truncated_model_is_retrained_not_fatal(settings, index):
     assert summary.trained == ["alice"] and summary.skipped == 1  # bob is fresh; alice is refitted
     assert load_user_model(settings.models_dir, alice.id).tags == [ALL, "qec"]
     path.write_bytes(b"garbage of the same length".ljust(path.stat().st_size, b"\0"))
-    assert "alice" not in service.train_current(settings, users).trained  # same size: found at serve time
     assert service.current_model(settings, index, alice.id) is None
+    assert "alice" in service.train_current(settings, users).trained  # same size, but its stamp cannot be read
 
 
 def test_train_decides_freshness_without_reading_the_weights(settings, index, monkeypatch):
@@ -310,6 +310,12 @@ def test_a_weights_file_newer_than_its_record_reads_as_stale(settings, index):
     record = model_path(settings.models_dir, alice.id).with_suffix(".json")
     artifacts.write_json(record, {**model.state(), "partial": True})  # a crash between the two writes
     assert not service.model_is_fresh(model_state(settings.models_dir, alice.id), index, users.get_user_by_id(alice.id))
+    # A record from an earlier save of the same size: the stamps differ, so it reads as stale too.
+    older = record.read_bytes()
+    model.save(model_path(settings.models_dir, alice.id))
+    assert model_state(settings.models_dir, alice.id) is not None
+    record.write_bytes(older.replace(b'"partial":true', b'"partial":false'))
+    assert model_state(settings.models_dir, alice.id) is None
 
 
 # sessions ----------------------------------------------------------------------------------------

@@ -121,6 +121,21 @@ def test_both_login_endpoints_share_one_budget_per_account(make_app):
     assert _api_login(client, token, "bob", WRONG).status_code == 401  # other accounts are not locked
 
 
+def test_one_client_cannot_lock_the_owner_out(make_app):
+    """Review finding: with only an account-wide budget, ten wrong guesses a minute from anywhere kept the owner
+    out. One client now spends only its own (account, address) share; the account's budget is larger."""
+    app = make_app(**{**SMALL, "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS": (3, 60), "LOGIN_ATTEMPTS_PER_ACCOUNT": (6, 60)})
+    register(app.test_client(), "alice")
+    attacker, owner = app.test_client(), app.test_client()
+    token = csrf(attacker)
+    assert [_api_login(attacker, token, "alice", WRONG, "10.6.6.6").status_code for _ in range(4)] == [401] * 3 + [429]
+    assert _api_login(owner, csrf(owner), "alice", PASSWORD, "10.0.0.1").status_code == 200
+    # Many addresses together still meet the account's own budget (the residual risk docs/security.md names).
+    for n in range(4):
+        _api_login(attacker, token, "alice", WRONG, f"10.7.{n}.1")
+    assert_throttled(_api_login(owner, csrf(owner), "alice", PASSWORD, "10.0.0.1"), api=True)
+
+
 def test_unknown_accounts_are_throttled_the_same_way(make_app):
     app = make_app(**SMALL)
     register(app.test_client(), "alice")
@@ -282,7 +297,8 @@ def test_four_worker_processes_hold_one_budget(four_workers):
     port, log = four_workers
     from webapp.auth import THROTTLE_DEFAULTS
 
-    per_account, _ = THROTTLE_DEFAULTS["LOGIN_ATTEMPTS_PER_ACCOUNT"]
+    # From one address the budget of (account, address) binds first; the account's own is larger (anti-lockout).
+    per_account, _ = THROTTLE_DEFAULTS["LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS"]
     per_address, _ = THROTTLE_DEFAULTS["LOGIN_ATTEMPTS_PER_ADDRESS"]
     attempts = 2 * per_account + 4  # per thread; two accounts, both endpoints, eight threads
     results: dict[str, list] = collections.defaultdict(list)
