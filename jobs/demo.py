@@ -1,14 +1,15 @@
 """``paperfeed demo``: the one command a new user runs.
 
-Fetches recent papers from the arXiv API (or imports ``--from FILE``), computes
-features, creates a demo user with a small library so the feed is personal from
-the first page, trains, and serves the web app (in dev mode) if it is installed.
+Imports the 2,500 recent papers shipped with the package (or ``--from FILE``, or
+fetches live ones with ``--fetch``), computes features, creates a demo user with a
+small library so the feed is personal from the first page, trains, and serves the
+web app (in dev mode) if it is installed. Without ``--fetch`` it needs no network.
 """
 from __future__ import annotations
 
 import argparse
 
-from recommender.demo import seed_demo_user
+from recommender.demo import SAMPLE, seed_demo_user
 
 from . import compute, fetch, import_snapshot, train
 from .cli import plugin_commands
@@ -16,17 +17,22 @@ from .output import warn
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--from", dest="source", metavar="FILE", help="import this snapshot instead of fetching")
-    parser.add_argument("--max-results", type=int, default=300, help="papers to fetch when not using --from")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--from", dest="source", metavar="FILE",
+                        help="import this Kaggle-format snapshot instead of the embedded sample")
+    source.add_argument("--fetch", action="store_true", help="fetch recent papers from the arXiv API instead "
+                        "of the embedded sample (needs the network)")
+    parser.add_argument("--max-results", type=int, default=300, help="papers to fetch with --fetch (default 300)")
     parser.add_argument("--no-serve", action="store_true", help="stop after training instead of serving")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to serve on (default 5000)")
 
 
 def run(args, settings) -> int:
-    if args.source:
-        warn(f"demo: importing {args.source}")
-        import_snapshot.run(argparse.Namespace(json=False, files=[args.source]), settings)
+    if not args.fetch:
+        source = args.source or str(SAMPLE)
+        warn(f"demo: importing {source if args.source else 'the 2,500 recent papers shipped with Paperfeed'}")
+        import_snapshot.run(argparse.Namespace(json=False, files=[source]), settings)
     else:
         warn(f"demo: fetching up to {args.max_results} recent papers from the arXiv API")
         code = fetch.run(argparse.Namespace(json=False, category=None, since=None, max_results=args.max_results),

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import sys
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -68,6 +69,14 @@ def _summary(result: arxiv_api.FetchResult) -> str:
     return "\n".join(lines)
 
 
+def _remove_if_empty(path: Path) -> None:
+    with PaperStore(path) as store:
+        empty = len(store) == 0
+    if empty:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def run(args: argparse.Namespace, settings, *, session=None, sleep=time.sleep) -> int:
     """Fetch, print a summary (or JSON), and return 0 (changes), 1 (none) or 2 (error).
 
@@ -81,12 +90,15 @@ def run(args: argparse.Namespace, settings, *, session=None, sleep=time.sleep) -
             bar.total = total if args.max_results else None  # with --since alone the end is unknown
             bar.update(done - bar.n)
 
+        new_store = not settings.papers_path.exists()
         try:
             with PaperStore(settings.papers_path) as store:
                 result = arxiv_api.fetch_new(store, settings, categories, since, args.max_results,
                                              session=session, sleep=sleep, progress=progress)
         except arxiv_api.FetchError as exc:
             bar.close()
+            if new_store:
+                _remove_if_empty(settings.papers_path)  # a failed first fetch leaves no half-made store
             saved = exc.result
             kept = f" (kept {saved.pages} earlier page(s): {saved.added} added, {saved.updated} updated)" \
                 if saved and saved.pages else ""

@@ -27,6 +27,7 @@ import arxiv
 import requests
 from arxiv import _feed as arxiv_feed  # arxiv>=4: the client's own entry parser
 from lxml import etree
+from urllib3.exceptions import NewConnectionError
 
 from .ids import parse_arxiv_id
 from .papers import InvalidPaper, Paper, clean_text
@@ -64,6 +65,26 @@ class BrokenPage(ValueError):
 
 class QueryRejected(ValueError):
     """arXiv's error feed: the query itself was refused; the message is arXiv's."""
+
+
+class Offline(FetchError):
+    """No connection could be made at all (no network, no DNS): retrying would only wait, so fail at once."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"{reason}. Offline? Import a snapshot instead (`paperfeed import FILE`, or "
+                         "`paperfeed demo --from FILE`), or run `paperfeed demo` without --fetch: it uses the "
+                         "2,500 recent papers shipped with Paperfeed")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """The request never reached a server (name resolution or connect failed), as opposed to a dropped answer."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
+
+
+def _root_cause(exc: BaseException) -> str:
+    reason = getattr(exc.args[0], "reason", exc) if exc.args else exc
+    return str(reason).split(": ", 1)[-1][:160]
 
 
 class _Retry(Exception):
@@ -253,9 +274,11 @@ def _parse_xml(body: bytes) -> etree._Element:
 def _get(session: requests.Session, url: str, timeout: float) -> requests.Response:
     try:
         resp = session.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
-    except requests.Timeout:
+    except requests.Timeout:  # connect timeouts too: a server that drops a SYN may answer the next one
         raise _Retry(f"no answer within {timeout:g} s") from None
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        if _never_connected(exc):
+            raise Offline(f"cannot reach the arXiv API ({_root_cause(exc)})") from None
         raise _Retry(f"connection failed: {type(exc).__name__}") from None
     if resp.status_code == 429 or resp.status_code >= 500:
         raise _Retry(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))

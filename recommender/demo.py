@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from . import ranking
 from .accounts import hash_password
@@ -10,6 +11,8 @@ from .settings import Settings
 from .users import UserStore
 
 DEMO_USER = "demo"
+# 2,500 real recent papers shipped with the package (CC0 metadata; see data/README.md), so the demo needs no network.
+SAMPLE = Path(__file__).with_name("data") / "arxiv-sample-2026.jsonl.gz"
 # Each seed tag is filled with the top search hits for its query in whatever corpus was loaded.
 SEED_TAGS = {"llm reasoning": "large language model reasoning", "diffusion": "diffusion models image generation"}
 PER_TAG = 6

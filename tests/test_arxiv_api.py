@@ -492,3 +492,18 @@ def test_fetch_new_creates_its_own_session_when_none_is_given(monkeypatch, arxiv
     monkeypatch.setattr(arxiv_api.requests, "Session", Session)
     result = arxiv_api.fetch_new(store, settings, ["cs.LG"], max_results=5, sleep=pytest.fail)
     assert result.added == 5 and created[-1] == "closed" and len(created) == 2
+
+
+def test_no_network_fails_at_once_without_retrying(arxiv_api_fixtures, session, fake, clock, settings, store):
+    """Issue 10: offline, `fetch` fails within one attempt and says what to do instead."""
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    from recommender.arxiv_api import Offline
+
+    rec = recorded(arxiv_api_fixtures, ID_1605)
+    refused = requests.ConnectionError(MaxRetryError(None, rec["url"], NameResolutionError("export.arxiv.org", None,
+                                                                                           "Name or service not known")))
+    fake.add(rec["url"], refused)
+    with pytest.raises(Offline, match=r"cannot reach the arXiv API .*paperfeed import FILE.*shipped with Paperfeed"):
+        make_fetcher(session, clock, settings, retries=3).fetch(store, arxiv.Search(id_list=["1605.08386"]))
+    assert len(fake.calls) == 1 and len(store) == 0
