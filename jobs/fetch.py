@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from recommender import arxiv_api
+from recommender.ids import parse_arxiv_id
 from recommender.store import PaperStore
 
 from .output import emit, warn
@@ -60,12 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_SINCE_DAYS} days ago)")
     parser.add_argument("--max-results", type=_positive, metavar="N",
                         help="stop after N papers (default: no limit besides --since)")
+    parser.add_argument("--id", dest="ids", nargs="+", type=_paper_id, metavar="ID",
+                        help="fetch these papers by arXiv id (new or old style, a version or an abs/pdf URL is "
+                             "fine) instead of the newest in the categories")
+
+
+def _paper_id(text: str) -> str:
+    try:
+        return parse_arxiv_id(text)[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _summary(result: arxiv_api.FetchResult) -> str:
     lines = [f"fetched {result.pages} page(s): {result.added} added, {result.updated} updated, "
              f"{result.unchanged} unchanged, {len(result.skipped)} skipped"]
     lines += [f"  skipped {s.entry_id or '(no id)'}: {s.reason}" for s in result.skipped]
+    if result.not_found:
+        lines.append(f"not on arXiv ({len(result.not_found)}): {' '.join(result.not_found)}")
     return "\n".join(lines)
 
 
@@ -93,8 +106,12 @@ def run(args: argparse.Namespace, settings, *, session=None, sleep=time.sleep) -
         new_store = not settings.papers_path.exists()
         try:
             with PaperStore(settings.papers_path) as store:
-                result = arxiv_api.fetch_new(store, settings, categories, since, args.max_results,
-                                             session=session, sleep=sleep, progress=progress)
+                if getattr(args, "ids", None):
+                    result = arxiv_api.fetch_ids(store, settings, args.ids, session=session, sleep=sleep,
+                                                 progress=progress)
+                else:
+                    result = arxiv_api.fetch_new(store, settings, categories, since, args.max_results,
+                                                 session=session, sleep=sleep, progress=progress)
         except arxiv_api.FetchError as exc:
             bar.close()
             if new_store:

@@ -118,9 +118,18 @@ class FetchResult:
     def changed(self) -> int:
         return self.added + self.updated
 
+    not_found: list[str] = dataclasses.field(default_factory=list)  # ids asked for by `fetch_ids` that arXiv lacks
+
     def to_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-                "pages": self.pages, "skipped": [s.to_dict() for s in self.skipped]}
+                "pages": self.pages, "skipped": [s.to_dict() for s in self.skipped], "not_found": self.not_found}
+
+    def add(self, other: "FetchResult") -> None:
+        self.pages += other.pages
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
 
 
 class RateLimiter:
@@ -409,3 +418,37 @@ def fetch_new(store: PaperStore, settings, categories: Iterable[str] = DEFAULT_C
     finally:
         if own:
             session.close()
+
+
+ID_BATCH = 100  # ids per `id_list` request (one page each)
+
+
+def fetch_ids(store: PaperStore, settings, ids: Iterable[str], *, session: requests.Session | None = None,
+              sleep: Callable[[float], None] = time.sleep, progress: Progress | None = None) -> FetchResult:
+    """Fetch papers by arXiv id (the API's ``id_list``), ``ID_BATCH`` per request, under the same rate limit,
+    timeouts, retries and page checks as :func:`fetch_new`. Ids may carry versions; the newest version is
+    fetched. Ids arXiv does not know are listed in ``not_found``, not an error. Raises :class:`FetchError`
+    with ``.result`` set to what earlier batches committed, or ``ValueError`` for a malformed id."""
+    wanted = list(dict.fromkeys(parse_arxiv_id(raw)[0] for raw in ids))
+    own = session is None
+    session = requests.Session() if own else session
+    total = FetchResult()
+    try:
+        fetcher = ArxivFetcher(session, delay=settings.fetch_delay, timeout=settings.fetch_timeout,
+                               retries=settings.fetch_retries, sleep=sleep)
+        for start in range(0, len(wanted), ID_BATCH):
+            batch = wanted[start:start + ID_BATCH]
+            try:
+                total.add(fetcher.fetch(store, arxiv.Search(id_list=batch)))
+            except FetchError as exc:
+                if exc.result is not None:
+                    total.add(exc.result)
+                exc.result = total
+                raise
+            if progress is not None:
+                progress(min(start + ID_BATCH, len(wanted)), len(wanted))
+    finally:
+        if own:
+            session.close()
+    total.not_found = [pid for pid in wanted if pid not in store]
+    return total

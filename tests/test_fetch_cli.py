@@ -85,7 +85,7 @@ def test_new_papers_exit_0_with_json(arxiv_api_fixtures, settings, session, fake
     args = argparse.Namespace(category=["cs.LG"], since=LONG_AGO, max_results=5, json=True)
     assert run(args, settings, session, sleeps) == 0
     out = capsys.readouterr().out
-    assert json.loads(out) == {"added": 5, "updated": 0, "unchanged": 0, "pages": 1, "skipped": []}
+    assert json.loads(out) == {"added": 5, "updated": 0, "unchanged": 0, "pages": 1, "skipped": [], "not_found": []}
     with PaperStore(settings.papers_path, readonly=True) as store:
         assert len(store) == 5
     assert fake.calls[0]["timeout"] == settings.fetch_timeout and sleeps == []
@@ -137,3 +137,33 @@ def test_defaults_reach_the_library(monkeypatch, settings, capsys):
     assert seen == {"categories": arxiv_api.DEFAULT_CATEGORIES, "since": today - dt.timedelta(days=7),
                     "max_results": None, "session": None}
     assert "0 added" in capsys.readouterr().out
+
+
+# --- fetch by id (issue 10) ---------------------------------------------------------------------
+def test_fetch_by_id_adds_the_papers_in_batches(arxiv_api_fixtures, fake, session, sleeps, settings, capsys,
+                                               monkeypatch):
+    monkeypatch.setattr(arxiv_api, "ID_BATCH", 1)  # two ids, two requests: the batching is exercised
+    for name in ("id_1605.08386_s0_m100_199195aa31ad.json", "id_1707.08567_s0_m100_6a1afebfc6a3.json"):
+        rec = recorded(arxiv_api_fixtures, name)
+        fake.add(rec["url"], rec)
+    args = parse("--json", "--id", "1605.08386", "https://arxiv.org/abs/1707.08567v2")
+    assert args.ids == ["1605.08386", "1707.08567"]
+    assert run(args, settings, session, sleeps) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["added"], out["pages"], out["not_found"]) == (2, 2, [])
+    with PaperStore(settings.papers_path) as store:
+        assert {p.id for p in store.iter_papers()} == {"1605.08386", "1707.08567"}
+
+
+def test_an_id_arxiv_does_not_know_is_reported_not_fatal(arxiv_api_fixtures, fake, session, sleeps, settings, capsys):
+    # arXiv's recorded answer to an id it does not have (an empty feed), served for a well-formed unknown id.
+    empty = recorded(arxiv_api_fixtures, "id_0000.0000_s0_m100_8b51d9633a68.json")
+    fake.add(arxiv_api.page_url(arxiv_api.arxiv.Search(id_list=["2612.99999"]), 0, arxiv_api.PAGE_SIZE), empty)
+    assert run(parse("--id", "2612.99999"), settings, session, sleeps) == 1  # nothing new
+    assert "not on arXiv (1): 2612.99999" in capsys.readouterr().out
+
+
+def test_a_malformed_id_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        parse("--id", "not-an-id")
+    assert "not-an-id" in capsys.readouterr().err
