@@ -150,6 +150,16 @@ def _integrity(conn: sqlite3.Connection, quick: bool) -> list[str]:
     return [] if messages == ["ok"] else messages
 
 
+def _reindex(conn, quick: bool, faults: list, found) -> list:
+    """Rebuild the indexes when they are all that is wrong; the faults left afterwards."""
+    if _index_only(faults):
+        conn.execute("REINDEX")
+        if not _integrity(conn, quick):
+            found.action = "rebuilt the indexes (REINDEX)"
+            return []
+    return faults
+
+
 def _index_only(messages: list[str]) -> bool:
     """Faults REINDEX rebuilds: entries missing from or extra in an index, never in a table."""
     return all(" index " in m or m.startswith("wrong # of entries in index") for m in messages)
@@ -197,10 +207,8 @@ def _check_papers(settings: Settings, repair: bool, quick: bool, stamp: str) -> 
         faults = _integrity(conn, quick)
         if faults:
             found = section.add(path.name, f"integrity check failed: {_first(faults)}")
-            if repair and _index_only(faults):
-                conn.execute("REINDEX")
-                if not _integrity(conn, quick):
-                    found.action, faults = "rebuilt the indexes (REINDEX)", []
+            if repair:
+                faults = _reindex(conn, quick, faults, found)
             if repair and faults:
                 conn.close()
                 kept, lost, dest = _salvage_papers(path, stamp)
@@ -371,10 +379,8 @@ def _check_users(settings: Settings, repair: bool, quick: bool) -> Section:
         faults = _integrity(conn, quick)
         if faults:
             found = section.add(path.name, f"integrity check failed: {_first(faults)}; {advice}")
-            if repair and _index_only(faults):
-                conn.execute("REINDEX")
-                if not _integrity(conn, quick):
-                    found.action = "rebuilt the indexes (REINDEX)"
+            if repair:
+                _reindex(conn, quick, faults, found)
         users = _count(conn, "users")
     except sqlite3.DatabaseError as exc:
         section.add(path.name, f"cannot be read: {exc}; {advice}")

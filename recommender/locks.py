@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,3 +61,24 @@ def job_locks(models_dir: Path, jobs: Iterable[str]) -> Iterator[list[Path]]:
     """Hold several jobs' locks (in a fixed order, so two lockers cannot deadlock)."""
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(job_lock(models_dir, job)) for job in sorted(set(jobs))]
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, timeout: float, what: str) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``path``, waiting up to ``timeout`` seconds for another holder
+    (a thread or a process); ``TimeoutError`` naming ``what`` after that. Freed if the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{what} is locked by another process for {timeout:.0f} s") from None
+                time.sleep(0.02)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock

@@ -80,25 +80,13 @@ class RetrainQueue:
 
     def wait(self, user_id: int, timeout: float) -> bool:
         """Wait until the user is neither queued nor training (a backoff wait does not count). True if so."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while user_id in self._queued or user_id in self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: user_id not in self._queued and user_id not in self._running, timeout)
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Wait until nothing is queued or running (tests, shutdown). Users in backoff do not count."""
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queued or self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: not self._queued and not self._running, timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         with self._cond:

@@ -4,11 +4,8 @@ Both edges call these; neither holds ranking or validation logic of its own.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import logging
-import time
 from collections.abc import Callable, Iterable
 
 from joblib import Parallel, delayed
@@ -16,6 +13,7 @@ from joblib import Parallel, delayed
 from .artifacts import Generations
 from .ids import parse_arxiv_id
 from .index import FeatureIndex
+from .locks import waiting_lock
 from .models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
 from .ranking import Filters, _check_page, rank_linear
 from .settings import Settings
@@ -122,25 +120,9 @@ def _row_is_new(model: UserModel, previous: UserModel | None, i: int) -> bool:
     return (previous.fingerprints[j], previous.fitted[j]) != (model.fingerprints[i], model.fitted[i])
 
 
-@contextlib.contextmanager
 def user_lock(models_dir, user_id: int, timeout: float = 120.0):
     """An exclusive lock on one user's model across threads and processes (``flock``, freed if we die)."""
-    path = model_path(models_dir, user_id).with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"user {user_id}'s model is locked by another trainer for {timeout:.0f} s")
-                time.sleep(0.02)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return waiting_lock(model_path(models_dir, user_id).with_suffix(".lock"), timeout, f"user {user_id}'s model")
 
 
 @dataclasses.dataclass
