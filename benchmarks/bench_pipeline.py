@@ -26,12 +26,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from recommender import ranking, service  # noqa: E402
-from recommender.accounts import hash_password  # noqa: E402
-from recommender.index import FeatureIndex  # noqa: E402
-from recommender.models import load_user_model  # noqa: E402
+from recommender.learning import ranking, service# noqa: E402
+from recommender.accounts.passwords import hash_password  # noqa: E402
+from recommender.features.index import FeatureIndex  # noqa: E402
+from recommender.learning.models import load_user_model  # noqa: E402
 from recommender.settings import load_settings  # noqa: E402
-from recommender.users import UserStore  # noqa: E402
+from recommender.accounts.users import UserStore  # noqa: E402
 
 SHARED = Path(os.environ.get("PAPERFEED_SHARED", REPO.parent / "shared"))
 QUERIES = ["diffusion models", "graph neural networks", "black hole accretion", "quantum error correction",

@@ -48,12 +48,12 @@ def setup(workdir: Path, run: Path, repo: Path) -> dict:
     (run / "models" / "users").mkdir()
     code = f"""
 import json, random, sqlite3, sys, time, secrets, hashlib
-from recommender.index import FeatureIndex
+from recommender.features.index import FeatureIndex
 idx = FeatureIndex.load({str(run / 'models')!r})
 ids = idx.ids[-30000:]
 rng = random.Random(0)
 db = sqlite3.connect({str(run / 'data' / 'users.sqlite')!r})
-from recommender.users import UserStore
+from recommender.accounts.users import UserStore
 UserStore({str(run / 'data' / 'users.sqlite')!r}).close()  # the schema of the code under test
 tokens = {{}}
 def user(name, tags):

@@ -44,9 +44,9 @@ import bench_vs_arxiv_sanity_report as report
 from bench_http import QUERIES, Client, free_port, memory_mb, start_server, token_for
 from bench_pipeline import REPO, SHARED, make_users, measure, run_job
 
-from recommender.index import FeatureIndex  # noqa: E402  (bench_pipeline put the repo on sys.path)
+from recommender.features.index import FeatureIndex  # noqa: E402  (bench_pipeline put the repo on sys.path)
 from recommender.settings import load_settings  # noqa: E402
-from recommender.users import UserStore  # noqa: E402
+from recommender.accounts.users import UserStore  # noqa: E402
 
 CORPUS = SHARED / "arxiv/corpus"
 USER, PASSWORD = "bench000", "bench passphrase"  # what make_users creates

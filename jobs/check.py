@@ -1,4 +1,4 @@
-"""``paperfeed check [--repair]``: verify the stores, features and user models (see ``recommender.check``).
+"""``paperfeed check [--repair]``: verify the stores, features and user models (see ``recommender.storage.check``).
 
 Exit codes: 0 when everything is healthy, or when ``--repair`` repaired every
 problem it found; 1 when problems remain (found without ``--repair``, or ones it
@@ -7,7 +7,7 @@ cannot repair, such as a damaged user database); 2 when the check itself failed.
 """
 from __future__ import annotations
 
-from recommender.check import check
+from recommender.storage.check import check
 
 from .output import emit
 from .progress import steps

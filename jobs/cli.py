@@ -16,7 +16,7 @@ Exit codes, the same for every command:
 - 130: interrupted (Ctrl-C). Usage errors exit 2 (argparse).
 
 Jobs that write (``import``, ``fetch``, ``compute``, ``train``, ``check --repair``)
-hold a lock (:mod:`recommender.locks`, ``<models_dir>/locks/<job>.lock``) so two
+hold a lock (:mod:`recommender.storage.locks`, ``<models_dir>/locks/<job>.lock``) so two
 runs of the same job never overlap; ``check --repair`` takes all of them.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import traceback
 import zipfile
 from importlib.metadata import entry_points
 
-from recommender.locks import JobRunning, job_locks
+from recommender.storage.locks import JobRunning, job_locks
 from recommender.settings import load_settings
 
 # command -> (module, one-line help)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from recommender.artifacts import remove_stale_temps
+from recommender.storage.artifacts import remove_stale_temps
 from recommender.features import FeatureParams
-from recommender.index import compute_generation
-from recommender.store import PaperStore
+from recommender.features.index import compute_generation
+from recommender.corpus.store import PaperStore
 
 from .output import emit, warn
 from .progress import steps

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from recommender import artifacts
+from recommender.storage import artifacts
 from recommender.evaluation import report, runner
 from recommender.evaluation.cache import FeatureCache
 from recommender.evaluation.tasks import load_corpus
 from recommender.features import FeatureParams
-from recommender.models import TrainParams
+from recommender.learning.models import TrainParams
 
 from .output import emit
 from .progress import bar

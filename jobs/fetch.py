@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recommender import arxiv_api
-from recommender.ids import parse_arxiv_id
-from recommender.store import PaperStore
+from recommender.harvest import arxiv_api
+from recommender.corpus.ids import parse_arxiv_id
+from recommender.corpus.store import PaperStore
 
 from .output import emit, warn
 

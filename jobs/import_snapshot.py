@@ -8,8 +8,8 @@ file cannot be read at all.
 """
 from __future__ import annotations
 
-from recommender.ingest import import_snapshots
-from recommender.store import PaperStore
+from recommender.corpus.ingest import import_snapshots
+from recommender.corpus.store import PaperStore
 
 from .output import emit
 from .progress import bar

@@ -1,7 +1,7 @@
 """``paperfeed recommend|similar|search|stats``: ranked results on the command line.
 
 These commands only read, so they work on a read-only data directory (the stores are
-opened read-only, see ``recommender.store.connect``), and ``stats`` reports the paper
+opened read-only, see ``recommender.corpus.store.connect``), and ``stats`` reports the paper
 store even when the features are missing or damaged.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ import datetime as dt
 import os
 import sqlite3
 
-from recommender import ranking, service
-from recommender.artifacts import Generations, read_json
-from recommender.check import load_index
-from recommender.store import PaperStore, not_writable, read_only_fs
-from recommender.users import UserError, UserStore
+from recommender.learning import ranking, service
+from recommender.storage.artifacts import Generations, read_json
+from recommender.storage.check import load_index
+from recommender.corpus.store import PaperStore, not_writable, read_only_fs
+from recommender.accounts.users import UserError, UserStore
 
 from .output import emit
 

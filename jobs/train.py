@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from recommender.artifacts import remove_stale_temps
-from recommender.service import train_current
-from recommender.users import UserStore
+from recommender.storage.artifacts import remove_stale_temps
+from recommender.learning.service import train_current
+from recommender.accounts.users import UserStore
 
 from .output import emit
 from .progress import bar

@@ -4,10 +4,10 @@ from __future__ import annotations
 import getpass
 import sys
 
-from recommender import service
-from recommender.accounts import hash_password
-from recommender.store import PaperStore
-from recommender.users import UserError, UserStore
+from recommender.learning import service
+from recommender.accounts.passwords import hash_password
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import UserError, UserStore
 
 from .output import emit
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from . import ranking
-from .accounts import hash_password
-from .index import FeatureIndex
-from .settings import Settings
-from .users import UserStore
+from recommender.learning import ranking
+from recommender.accounts.passwords import hash_password
+from recommender.features.index import FeatureIndex
+from recommender.settings import Settings
+from recommender.accounts.users import UserStore
 
 DEMO_USER = "demo"
 # 2,500 real recent papers shipped with the package (CC0 metadata; see data/README.md), so the demo needs no network.

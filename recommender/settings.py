@@ -101,7 +101,7 @@ class Settings:
 
     @property
     def limits(self) -> "Limits":
-        from .users import Limits  # the store enforces them; settings only carry the numbers
+        from recommender.accounts.users import Limits  # the store enforces them; settings only carry the numbers
         return Limits(self.max_tags, self.max_papers_per_tag, self.max_not_interested, self.max_api_tokens,
                       self.session_idle_days * 86400, self.session_max_days * 86400)
 

@@ -93,9 +93,9 @@ def run_cli(argv, settings, capsys=None, stdin: str | None = None, monkeypatch=N
 def built10k(tmp_path_factory, sample10k):
     """The 10k real sample imported and computed once per test session (read-only for tests)."""
     from recommender.features import FeatureParams
-    from recommender.index import compute_generation
-    from recommender.ingest import import_snapshots
-    from recommender.store import PaperStore
+    from recommender.features.index import compute_generation
+    from recommender.corpus.ingest import import_snapshots
+    from recommender.corpus.store import PaperStore
 
     root = tmp_path_factory.mktemp("built10k")
     s = load_settings(environ={}, data_dir=root / "data", models_dir=root / "models", n_jobs=1)

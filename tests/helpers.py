@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 from recommender.features import FeatureParams
-from recommender.index import FeatureIndex, compute_generation
-from recommender.papers import Paper
-from recommender.store import PaperStore
+from recommender.features.index import FeatureIndex, compute_generation
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
 
 TOPIC_A = [  # quantum error correction
     "surface code quantum error correction with logical qubits and stabilizer measurements",

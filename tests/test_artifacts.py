@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from recommender import artifacts
-from recommender.index import FeatureIndex
-from recommender.models import UserModel, load_user_model, model_path
+from recommender.storage import artifacts
+from recommender.features.index import FeatureIndex
+from recommender.learning.models import UserModel, load_user_model, model_path
 from tests.conftest import REPO
 
 
@@ -101,7 +101,7 @@ def test_artifacts_get_the_umask_mode_not_mkstemps_0600(tmp_path):
 
 def test_a_killed_writers_temp_file_is_removed_but_a_live_ones_is_kept(tmp_path):
     target = tmp_path / "users" / "7.npz"
-    script = ("import os, sys\nfrom recommender.artifacts import atomic_file\n"
+    script = ("import os, sys\nfrom recommender.storage.artifacts import atomic_file\n"
               f"with atomic_file({str(target)!r}) as handle:\n"
               "    handle.write(b'half a model'); handle.flush(); os.kill(os.getpid(), 9)\n")
     child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})

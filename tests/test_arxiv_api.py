@@ -1,4 +1,4 @@
-"""recommender.arxiv_api against recorded arXiv API responses, fully offline.
+"""recommender.harvest.arxiv_api against recorded arXiv API responses, fully offline.
 
 Responses are served by ``FakeArxiv``, a requests adapter mounted on the
 session, keyed by the request's query parameters. Every registered response
@@ -17,10 +17,10 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from recommender import arxiv_api
-from recommender.arxiv_api import ArxivFetcher, FetchError, RateLimiter, retry_after_seconds
-from recommender.papers import Paper
-from recommender.store import PaperStore
+from recommender.harvest import arxiv_api
+from recommender.harvest.arxiv_api import ArxivFetcher, FetchError, RateLimiter, retry_after_seconds
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
 
 ERRORS = Path(__file__).parent / "fixtures" / "arxiv_api_errors"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -498,7 +498,7 @@ def test_no_network_fails_at_once_without_retrying(arxiv_api_fixtures, session, 
     """Issue 10: offline, `fetch` fails within one attempt and says what to do instead."""
     from urllib3.exceptions import MaxRetryError, NameResolutionError
 
-    from recommender.arxiv_api import Offline
+    from recommender.harvest.arxiv_api import Offline
 
     rec = recorded(arxiv_api_fixtures, ID_1605)
     refused = requests.ConnectionError(MaxRetryError(None, rec["url"], NameResolutionError("export.arxiv.org", None,

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_cli
 from recommender.demo import SAMPLE
-from recommender.ingest import read_snapshot
+from recommender.corpus.ingest import read_snapshot
 
 OFFLINE_HINTS = ("--from", "shipped with Paperfeed")
 

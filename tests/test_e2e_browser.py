@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 def _math_title_paper(papers_path: Path) -> tuple[str, str] | None:
     """A paper whose title has inline ``$...$`` math (the 10k sample has a couple of hundred)."""
-    from recommender.store import PaperStore
+    from recommender.corpus.store import PaperStore
 
     pattern = re.compile(r"\$[^$]{1,40}\$")
     with PaperStore(papers_path, readonly=True) as store:

@@ -14,7 +14,7 @@ from recommender.evaluation.metrics import paired, summarize, user_metrics
 from recommender.evaluation.run import evaluate
 from recommender.evaluation.tasks import Case, Task, load_corpus, same_author, strip_author
 from recommender.features import AUTHORS, FeatureParams, build_features
-from recommender.papers import Paper
+from recommender.corpus.papers import Paper
 from tests.conftest import require_shared, run_cli
 from tests.helpers import TOPIC_A, TOPIC_B
 

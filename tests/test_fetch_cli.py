@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from jobs import fetch
-from recommender import arxiv_api
-from recommender.store import PaperStore
+from recommender.harvest import arxiv_api
+from recommender.corpus.store import PaperStore
 from test_arxiv_api import FakeArxiv, error_fixture, recorded
 
 S0_M100 = "q_testing_s0_m100_cfe7536492ca.json"

@@ -1,6 +1,6 @@
 import pytest
 
-from recommender.ids import InvalidArxivId, is_valid_id, normalize_id, parse_arxiv_id
+from recommender.corpus.ids import InvalidArxivId, is_valid_id, normalize_id, parse_arxiv_id
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from recommender.ingest import MAX_LINE_BYTES, UnreadableFile, import_snapshots, parse_line
-from recommender.papers import InvalidPaper, Paper, paper_from_kaggle, split_authors
-from recommender.store import PaperStore
+from recommender.corpus.ingest import MAX_LINE_BYTES, UnreadableFile, import_snapshots, parse_line
+from recommender.corpus.papers import InvalidPaper, Paper, paper_from_kaggle, split_authors
+from recommender.corpus.store import PaperStore
 
 
 def _records(path):

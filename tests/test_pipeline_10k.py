@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from recommender.index import FeatureIndex
-from recommender.store import PaperStore
+from recommender.features.index import FeatureIndex
+from recommender.corpus.store import PaperStore
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

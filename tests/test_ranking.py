@@ -4,9 +4,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recommender import ranking
-from recommender.models import train_user
-from recommender.ranking import Filters
+from recommender.learning import ranking
+from recommender.learning.models import train_user
+from recommender.learning.ranking import Filters
 from tests.helpers import build_index, topic_of
 
 

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from recommender.accounts import check_password, hash_password
-from recommender.users import UserError, UserStore, validate_tag
+from recommender.accounts.passwords import check_password, hash_password
+from recommender.accounts.users import UserError, UserStore, validate_tag
 
 
 def _tag_many(path, worker, n):

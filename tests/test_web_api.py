@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from recommender.papers import Paper
-from recommender.store import PaperStore
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
 from tests.webhelpers import PASSWORD, bearer, csrf, login, register, send, tag, topic_papers
 
 pytestmark = pytest.mark.slow

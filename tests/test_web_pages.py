@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from recommender.store import PaperStore
+from recommender.corpus.store import PaperStore
 from tests.webhelpers import PASSWORD, bearer, card_ids, csrf, page_csrf, register, send, tag, topic_papers
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from recommender.papers import Paper
-from recommender.store import PaperStore
-from recommender.users import UserStore
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import UserStore
 from tests.conftest import REPO
 from tests.webhelpers import (PASSWORD, private_app, bearer, csrf, everything, login, message, register, send,
                               session_cookie, tag, topic_papers, users_snapshot)
@@ -538,7 +538,7 @@ def pickle_risks(source: str, relative: str) -> list[str]:
             names = {a.name for a in node.names}
             if root in PICKLING_MODULES:
                 problems.append(f"{relative}: from {node.module} import ...")
-            elif root == "joblib" and not (relative == "recommender/service.py" and names <= {"Parallel", "delayed"}):
+            elif root == "joblib" and not (relative == "recommender/learning/service.py" and names <= {"Parallel", "delayed"}):
                 problems.append(f"{relative}: from joblib import {', '.join(sorted(names))}")
         elif isinstance(node, ast.Call):
             func = node.func
@@ -577,7 +577,7 @@ def test_the_web_app_never_trains_everyone():
 ])
 def test_the_pickle_check_catches(source):
     assert pickle_risks(source, "recommender/x.py")
-    assert pickle_risks("from joblib import Parallel, delayed", "recommender/service.py") == []
+    assert pickle_risks("from joblib import Parallel, delayed", "recommender/learning/service.py") == []
     assert pickle_risks("from joblib import Parallel", "webapp/x.py")
 
 
@@ -591,7 +591,7 @@ def _wait_for_a_new_generation_name(current: str) -> None:
 def test_a_new_generation_is_served_without_a_restart(client, app, web_settings, monkeypatch):
     import webapp.state
     from recommender.features import FeatureParams
-    from recommender.index import compute_generation
+    from recommender.features.index import compute_generation
     from webapp.context import index
 
     new = "2607.00042"

@@ -5,8 +5,8 @@ from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
-from recommender import ranking, service
-from recommender.users import UserError
+from recommender.learning import ranking, service
+from recommender.accounts.users import UserError
 
 from . import feeds
 from .auth import authenticate, change_password, end_session, register_user, start_session, users

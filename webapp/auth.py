@@ -8,7 +8,7 @@ because a browser never attaches them by itself.
 Every request that checks or sets a password (``/login``, ``/api/login``, the
 password change and registration) takes an attempt from one budget per account
 and one per client address, kept in ``<data dir>/throttle.sqlite`` so that every
-worker process of one data directory shares them (:mod:`recommender.throttle`).
+worker process of one data directory shares them (:mod:`recommender.accounts.throttle`).
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import generate_password_hash
 
-from recommender import throttle
-from recommender.accounts import check_password, hash_password
-from recommender.users import User, UserError, UserStore
+from recommender.accounts import throttle
+from recommender.accounts.passwords import check_password, hash_password
+from recommender.accounts.users import User, UserError, UserStore
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()

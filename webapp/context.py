@@ -6,8 +6,8 @@ import dataclasses
 from flask import current_app, g
 from flask_login import current_user
 
-from recommender.index import FeatureIndex
-from recommender.models import UserModel
+from recommender.features.index import FeatureIndex
+from recommender.learning.models import UserModel
 
 from .auth import users
 from .state import AppState

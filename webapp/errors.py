@@ -10,9 +10,9 @@ from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from recommender.index import NoGeneration
-from recommender.store import CorruptRow, CorruptStore
-from recommender.users import UserError
+from recommender.features.index import NoGeneration
+from recommender.corpus.store import CorruptRow, CorruptStore
+from recommender.accounts.users import UserError
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from werkzeug.datastructures import MultiDict
 
 import numpy as np
 
-from recommender import ranking, service
+from recommender.learning import ranking, service
 from recommender.features import AUTHORS, CATEGORIES, TEXT
-from recommender.ids import InvalidArxivId, parse_arxiv_id
-from recommender.index import FeatureIndex, from_day
-from recommender.models import ALL
-from recommender.store import PaperStore
+from recommender.corpus.ids import InvalidArxivId, parse_arxiv_id
+from recommender.features.index import FeatureIndex, from_day
+from recommender.learning.models import ALL
+from recommender.corpus.store import PaperStore
 
 PAGE_SIZE = 25
 MAX_PAGE = ranking.MAX_N * 100 // PAGE_SIZE

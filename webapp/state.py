@@ -3,7 +3,7 @@
 The feature index is swapped whole when ``compute`` publishes a new generation:
 each request takes one reference at its start (:meth:`AppState.index`), so it
 never mixes two generations. User models are cached by file stamp in an LRU bounded in bytes.
-Retraining after a tag change runs on a fair queue of background threads (``recommender.retrain``).
+Retraining after a tag change runs on a fair queue of background threads (``recommender.learning.retrain``).
 """
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import threading
 import time
 from collections import OrderedDict
 
-from recommender import service
-from recommender.artifacts import Generations
-from recommender.index import FeatureIndex, NoGeneration
-from recommender.models import UserModel, model_path
-from recommender.retrain import RetrainQueue, Status
+from recommender.learning import service
+from recommender.storage.artifacts import Generations
+from recommender.features.index import FeatureIndex, NoGeneration
+from recommender.learning.models import UserModel, model_path
+from recommender.learning.retrain import RetrainQueue, Status
 from recommender.settings import Settings
-from recommender.store import PaperStore
-from recommender.users import UserStore
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import UserStore
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_S = 2.0
@@ -121,7 +121,7 @@ class AppState:
         return self._retrainer.status(user_id)
 
     def schedule_retrain(self, user_id: int) -> None:
-        """Retrain one user in the background; repeated calls coalesce (see ``recommender.retrain``)."""
+        """Retrain one user in the background; repeated calls coalesce (see ``recommender.learning.retrain``)."""
         self._retrainer.schedule(user_id)
 
     def wait_for_user(self, user_id: int, timeout: float = 2.0) -> bool:

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from recommender import ranking, service
-from recommender.models import ALL
-from recommender.users import UserError
+from recommender.learning import ranking, service
+from recommender.learning.models import ALL
+from recommender.accounts.users import UserError
 
 from . import feeds
 from .auth import users

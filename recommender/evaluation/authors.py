@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..features import author_key
-from ..papers import Paper
-from .tasks import IDENTITY_STYLE, Case, Task, positions
+from recommender.features import author_key
+from recommender.corpus.papers import Paper
+from recommender.evaluation.tasks import IDENTITY_STYLE, Case, Task, positions
 
 # Development cutoffs choose settings; test cutoffs are reported once. Windows never overlap across the two.
 DEV_CUTOFFS = ("2025-07-01", "2025-08-15", "2025-10-01")

@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .. import artifacts
-from ..features import AUTHORS, FeatureParams, Features, author_matrix, build_features, fit_tfidf, paper_text
-from ..features.embeddings import EmbeddingStore
-from .tasks import Case, Task, strip_author
+from recommender.storage import artifacts
+from recommender.features import AUTHORS, FeatureParams, Features, author_matrix, build_features, fit_tfidf, paper_text
+from recommender.features.embeddings import EmbeddingStore
+from recommender.evaluation.tasks import Case, Task, strip_author
 
 TEXT_FIELDS = ("max_features", "min_df", "max_df", "ngram_max", "title_repeat")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..papers import Paper
-from .tasks import Case, Task
+from recommender.corpus.papers import Paper
+from recommender.evaluation.tasks import Case, Task
 
 DEV_FOLDS = (0, 1, 2)
 TEST_FOLDS = (3, 4, 5)

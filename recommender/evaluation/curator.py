@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..papers import Paper
-from .tasks import Case, Task, positions
+from recommender.corpus.papers import Paper
+from recommender.evaluation.tasks import Case, Task, positions
 
 # Weeks with at least 20 earlier picks in the corpus; the first five choose settings, the rest are reported once.
 DEV_WEEKS = ("2025-04-14", "2025-04-21", "2025-04-28", "2025-05-05", "2025-05-12")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..features import FeatureParams
-from ..models import TrainParams
-from . import methods
+from recommender.features import FeatureParams
+from recommender.learning.models import TrainParams
+from recommender.evaluation import methods
 
 
 DEFAULT = "paperfeed (configured defaults)"

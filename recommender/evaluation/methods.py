@@ -1,6 +1,6 @@
 """The ranking methods compared. Each scores one case's candidates.
 
-``Paperfeed`` calls the served training code (:func:`recommender.models.fit_user_weights`)
+``Paperfeed`` calls the served training code (:func:`recommender.learning.models.fit_user_weights`)
 on features built by the served :func:`recommender.features.build_features`, with the
 configured settings unless a tuning run overrides them: what is measured is what
 users get. ``Recipe`` is arxiv-sanity-lite, reproduced exactly (see RECIPE_*).
@@ -15,12 +15,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from ..features import FeatureParams
-from ..models import TrainParams, fit_user_weights, hard_pool_end
-from ..ranking import inverted_scores, similar_query
-from ..features import block_scale, similar_weights
-from .cache import FeatureCache, stripped, stripped_recipe
-from .tasks import Case, Task
+from recommender.features import FeatureParams
+from recommender.learning.models import TrainParams, fit_user_weights, hard_pool_end
+from recommender.learning.ranking import inverted_scores, similar_query
+from recommender.features import block_scale, similar_weights
+from recommender.evaluation.cache import FeatureCache, stripped, stripped_recipe
+from recommender.evaluation.tasks import Case, Task
 
 # arxiv-sanity-lite's compute.py (TfidfVectorizer arguments) and serve.py (LinearSVC), as the project runs them.
 # It pins scikit-learn 1.0.1, whose LinearSVC defaults to dual=True; today's default ("auto") would pick the

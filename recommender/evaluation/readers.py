@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..features import author_key
-from .citations import CitationData
-from .tasks import IDENTITY_STYLE, Case, Task, positions
+from recommender.features import author_key
+from recommender.evaluation.citations import CitationData
+from recommender.evaluation.tasks import IDENTITY_STYLE, Case, Task, positions
 
 DEV_CUTOFFS = ("1994-01-01", "1994-07-01", "1995-01-01")
 TEST_CUTOFFS = ("1995-07-01", "1995-10-01", "1996-01-01")

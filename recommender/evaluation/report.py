@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import artifacts
-from .grid import CENTER, DEFAULT, LITE, WITH_EMBEDDINGS
-from .metrics import paired
+from recommender.storage import artifacts
+from recommender.evaluation.grid import CENTER, DEFAULT, LITE, WITH_EMBEDDINGS
+from recommender.evaluation.metrics import paired
 
 START, END = "<!-- results:{}:start -->", "<!-- results:{}:end -->"
 TITLES = {"authors": "Author pseudo-users without their own name", "readers": "Citing readers",

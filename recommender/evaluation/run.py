@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .cache import FeatureCache
-from .metrics import recall_curve, summarize, user_metrics
-from .tasks import Task
+from recommender.evaluation.cache import FeatureCache
+from recommender.evaluation.metrics import recall_curve, summarize, user_metrics
+from recommender.evaluation.tasks import Task
 
 CURVE_KS = np.array([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
 KEPT = ("ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr", "auc")

@@ -13,16 +13,16 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import artifacts
-from ..features import FeatureParams
-from ..models import TrainParams
-from . import authors, citations, curator, readers
-from .cache import FeatureCache
-from .grid import BASELINES, CENTER, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, \
+from recommender.storage import artifacts
+from recommender.features import FeatureParams
+from recommender.learning.models import TrainParams
+from recommender.evaluation import authors, citations, curator, readers
+from recommender.evaluation.cache import FeatureCache
+from recommender.evaluation.grid import BASELINES, CENTER, DEFAULT, LITE, LITE_VARIANTS, RECOMMEND_VARIANTS, SIMILAR_VARIANTS, \
     TEST_EMBEDDING_VARIANTS, WITH_EMBEDDINGS, Variant, variants_for
-from .metrics import paired
-from .run import evaluate
-from .tasks import Task, load_corpus
+from recommender.evaluation.metrics import paired
+from recommender.evaluation.run import evaluate
+from recommender.evaluation.tasks import Task, load_corpus
 
 PROTOCOLS = ("authors", "readers", "curator", "citations")
 

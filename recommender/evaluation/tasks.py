@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import author_key
-from ..ingest import read_snapshot
-from ..papers import Paper
+from recommender.features import author_key
+from recommender.corpus.ingest import read_snapshot
+from recommender.corpus.papers import Paper
 
 IDENTITY_STYLE = "full"  # how pseudo-users are told apart (and stripped), whatever style the features use
 

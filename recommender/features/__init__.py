@@ -6,11 +6,11 @@
 - :mod:`.embeddings`: an optional sentence-embedding block (the ``embeddings`` extra);
 - :mod:`.blocks`: the parameters, and the weighted stack that models and similar papers use.
 """
-from .authors import AuthorVocabulary, author_key, author_matrix, fit_authors
-from .blocks import AUTHORS, CATEGORIES, EMBEDDING, TEXT, Block, FeatureParams, Features, block_scale, build_features, \
+from recommender.features.authors import AuthorVocabulary, author_key, author_matrix, fit_authors
+from recommender.features.blocks import AUTHORS, CATEGORIES, EMBEDDING, TEXT, Block, FeatureParams, Features, block_scale, build_features, \
     similar_weights, stack
-from .categories import category_matrix, category_names
-from .text import TOKEN_PATTERN, QueryEncoder, fit_tfidf, paper_text, preprocess, text_vectorizer
+from recommender.features.categories import category_matrix, category_names
+from recommender.features.text import TOKEN_PATTERN, QueryEncoder, fit_tfidf, paper_text, preprocess, text_vectorizer
 
 __all__ = [
     "AUTHORS", "CATEGORIES", "EMBEDDING", "TEXT", "AuthorVocabulary", "Block", "FeatureParams", "Features", "QueryEncoder",

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..papers import Paper
-from ..settings import Settings, default
-from .authors import AuthorVocabulary, author_matrix, fit_authors
-from .categories import category_matrix, category_names
-from .text import fit_tfidf, paper_text
+from recommender.corpus.papers import Paper
+from recommender.settings import Settings, default
+from recommender.features.authors import AuthorVocabulary, author_matrix, fit_authors
+from recommender.features.categories import category_matrix, category_names
+from recommender.features.text import fit_tfidf, paper_text
 
 TEXT, AUTHORS, CATEGORIES, EMBEDDING = "text", "authors", "categories", "embedding"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import artifacts
-from ..papers import Paper
+from recommender.storage import artifacts
+from recommender.corpus.papers import Paper
 
 MODEL = "all-MiniLM-L6-v2"
 MAX_TOKENS = 128  # title and the start of the abstract; 256 is twice as slow for little more

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ..papers import Paper
+from recommender.corpus.papers import Paper
 
 TOKEN_PATTERN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
 _LATEX = re.compile(r"\\[a-zA-Z]+|\$+|[{}^_]")

@@ -1,7 +1,7 @@
 """Issue 9: no arXiv API page, however hostile, escapes the Atom parser as anything but a clean error.
 
-:func:`recommender.arxiv_api.parse_feed` turns a body into (totalResults, entries) or raises a
-``ValueError`` (``BrokenPage``, ``QueryRejected``); :func:`~recommender.arxiv_api.papers_from_entries`
+:func:`recommender.harvest.arxiv_api.parse_feed` turns a body into (totalResults, entries) or raises a
+``ValueError`` (``BrokenPage``, ``QueryRejected``); :func:`~recommender.harvest.arxiv_api.papers_from_entries`
 turns every entry into a valid, storable paper or skips it with a reason. Through
 ``ArxivFetcher.fetch`` the only failure is a ``FetchError``.
 
@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from recommender.arxiv_api import (MAX_SHOWN_ID, ArxivFetcher, BrokenPage, FetchError, QueryRejected, parse_feed,
+from recommender.harvest.arxiv_api import (MAX_SHOWN_ID, ArxivFetcher, BrokenPage, FetchError, QueryRejected, parse_feed,
                                    papers_from_entries)
-from recommender.papers import MAX_DATE, MIN_DATE, Paper
-from recommender.store import PaperStore
+from recommender.corpus.papers import MAX_DATE, MIN_DATE, Paper
+from recommender.corpus.store import PaperStore
 
 PAGE_EXAMPLES = 2500
 FETCH_EXAMPLES = 300

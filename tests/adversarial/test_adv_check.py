@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from recommender import artifacts
+from recommender.storage import artifacts
 from recommender.features import FeatureParams
-from recommender.index import compute_generation
-from recommender.locks import job_lock
-from recommender.store import PaperStore
-from recommender.users import UserStore
+from recommender.features.index import compute_generation
+from recommender.storage.locks import job_lock
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import UserStore
 from tests.conftest import run_cli
 from tests.helpers import build_index, make_papers
 

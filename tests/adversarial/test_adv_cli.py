@@ -16,12 +16,12 @@ import time
 import numpy as np
 import pytest
 
-from recommender import artifacts
-from recommender import store as store_module
-from recommender import users as users_module
-from recommender.locks import job_lock
+from recommender.storage import artifacts
+from recommender.corpus import store as store_module
+from recommender.accounts import users as users_module
+from recommender.storage.locks import job_lock
 from recommender.settings import load_settings
-from recommender.users import UserStore
+from recommender.accounts.users import UserStore
 from tests.conftest import REPO, run_cli
 from tests.helpers import build_index
 
@@ -256,7 +256,7 @@ def test_two_runs_of_one_job_never_overlap(built, capsys):
     assert run_cli(["compute"], built, capsys)[0] == 0
     # A holder in another process: refused while it lives, free the moment it is killed.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from recommender.locks import job_lock\n"
+        [sys.executable, "-c", "import sys, time; from recommender.storage.locks import job_lock\n"
          f"with job_lock({str(built.models_dir)!r}, 'train'):\n    print('held', flush=True); time.sleep(120)"],
         env=ENV, stdout=subprocess.PIPE, text=True)
     try:

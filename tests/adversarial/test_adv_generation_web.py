@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from recommender.features import FeatureParams
-from recommender.index import compute_generation
-from recommender.papers import Paper
-from recommender.store import PaperStore
+from recommender.features.index import compute_generation
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
 from webhelpers import register, send, tag, topic_papers
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_a_new_generation_keeps_the_feed_recommended_and_the_web_does_not_retrai
 
 
 def test_limits_answer_409_with_a_message_and_change_nothing(make_app, web_settings):
-    from recommender.users import Limits
+    from recommender.accounts.users import Limits
 
     app = make_app()
     client = app.test_client()
@@ -71,7 +71,7 @@ def test_limits_answer_409_with_a_message_and_change_nothing(make_app, web_setti
 
 def test_a_failed_retrain_is_shown_on_the_library_and_retried(client, app, monkeypatch):
     """Defect: a failed background retrain was logged once and never retried; the page said "updating" forever."""
-    from recommender import retrain, service
+    from recommender.learning import retrain, service
 
     monkeypatch.setattr(retrain, "RETRY_BASE_S", 2.0)
     real, calls = service.retrain_user, []

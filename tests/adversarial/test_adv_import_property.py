@@ -1,7 +1,7 @@
 """Issue 9: no Kaggle-snapshot line, however hostile, aborts ``paperfeed import``.
 
 Every line either becomes a valid, storable :class:`Paper` or is skipped with its line
-number and a one-line reason (a ``ValueError`` from :func:`recommender.ingest.parse_line`);
+number and a one-line reason (a ``ValueError`` from :func:`recommender.corpus.ingest.parse_line`);
 nothing else may escape. Counts add up: ``added + updated + unchanged + bad == lines``,
 where ``lines`` counts the non-blank lines.
 
@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.cli import build_parser
-from recommender.ingest import MAX_LINE_BYTES, import_snapshots, parse_line
-from recommender.papers import MAX_DATE, MIN_DATE, Paper, paper_from_kaggle
-from recommender.store import PaperStore
+from recommender.corpus.ingest import MAX_LINE_BYTES, import_snapshots, parse_line
+from recommender.corpus.papers import MAX_DATE, MIN_DATE, Paper, paper_from_kaggle
+from recommender.corpus.store import PaperStore
 from tests.conftest import run_cli
 
 LINE_EXAMPLES = 2000

@@ -8,8 +8,8 @@ import pytest
 
 from helpers import build_index, make_papers
 from recommender.features import FeatureParams
-from recommender.models import train_user
-from recommender.users import UserStore
+from recommender.learning.models import train_user
+from recommender.accounts.users import UserStore
 from webapp import state as state_module
 from webapp.state import AppState
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from recommender import store as store_module
-from recommender.store import CorruptRow, CorruptStore, PaperStore
+from recommender.corpus import store as store_module
+from recommender.corpus.store import CorruptRow, CorruptStore, PaperStore
 from tests.helpers import make_papers
 
 DEADLINE_S = 20

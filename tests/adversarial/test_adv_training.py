@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from helpers import build_index, make_papers, topic_of
-from recommender import artifacts, retrain, service
-from recommender.index import FeatureIndex, compute_generation
+from recommender.storage import artifacts
+from recommender.learning import retrain, service
+from recommender.features.index import FeatureIndex, compute_generation
 from recommender.features import FeatureParams
-from recommender.models import ALL, CorruptModel, UserModel, load_user_model, model_path, model_state, train_user
-from recommender.ranking import Filters, rank_linear
-from recommender.store import PaperStore
-from recommender.users import LimitExceeded, Limits, UserError, UserStore, validate_tag
+from recommender.learning.models import ALL, CorruptModel, UserModel, load_user_model, model_path, model_state, train_user
+from recommender.learning.ranking import Filters, rank_linear
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import LimitExceeded, Limits, UserError, UserStore, validate_tag
 
 PARAMS = FeatureParams(min_df=1, max_df=1.0)
 
@@ -338,7 +339,7 @@ def test_sessions_expire_when_idle_or_old_and_are_pruned(settings, monkeypatch):
 
 def test_rows_with_the_same_papers_are_fitted_once(settings, index, monkeypatch):
     """A one-tag library's tag and whole-library rows are the same fit: a retrain pays for it once."""
-    from recommender import models
+    from recommender.learning import models
 
     calls = []
     real = models.fit_user_weights

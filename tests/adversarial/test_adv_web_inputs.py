@@ -236,7 +236,7 @@ def test_hostile_form_bodies(crawl_app, visitors):
 
 def test_a_user_error_anywhere_answers_its_status(make_app, monkeypatch):
     """LimitExceeded (409) from the store, on routes that call it: the status, the message, no 500."""
-    from recommender.users import LimitExceeded, UserStore
+    from recommender.accounts.users import LimitExceeded, UserStore
 
     app = make_app()
     client = app.test_client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.accounts import MIN_SCORE
+from recommender.accounts.passwords import MIN_SCORE
 from tests.webhelpers import PASSWORD, csrf, private_app, register, send
 
 pytestmark = pytest.mark.slow

@@ -23,10 +23,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from recommender import throttle
-from recommender.accounts import hash_password
+from recommender.accounts import throttle
+from recommender.accounts.passwords import hash_password
 from recommender.settings import load_settings
-from recommender.users import UserStore
+from recommender.accounts.users import UserStore
 from tests.conftest import REPO
 from tests.webhelpers import PASSWORD, csrf, register, send
 

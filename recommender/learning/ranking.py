@@ -1,4 +1,4 @@
-"""Ranking over a loaded :class:`~recommender.index.FeatureIndex`.
+"""Ranking over a loaded :class:`~recommender.features.index.FeatureIndex`.
 
 Every function returns ``(ids, scores)`` and takes the same filters. Each does
 O(page) work or one sparse mat-vec: a date window is a row slice (rows are
@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
-from .features import TEXT
-from .ids import InvalidArxivId, parse_arxiv_id
-from .index import FeatureIndex, to_day
+from recommender.features import TEXT
+from recommender.corpus.ids import InvalidArxivId, parse_arxiv_id
+from recommender.features.index import FeatureIndex, to_day
 
 try:
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec

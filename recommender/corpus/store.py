@@ -19,7 +19,7 @@ the caller, at once:
 - A **locked** database waits ``BUSY_TIMEOUT_S`` seconds, then raises
   ``sqlite3.OperationalError`` ("database is locked", with the path).
 
-User data lives in :mod:`recommender.users`.
+User data lives in :mod:`recommender.accounts.users`.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .ids import is_valid_id, normalize_id, parse_arxiv_id
-from .papers import Paper
+from recommender.corpus.ids import is_valid_id, normalize_id, parse_arxiv_id
+from recommender.corpus.papers import Paper
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .papers import Paper, paper_from_kaggle
-from .store import PaperStore
+from recommender.corpus.papers import Paper, paper_from_kaggle
+from recommender.corpus.store import PaperStore
 
 BATCH = 5000
 MAX_REPORTED_BAD = 1000

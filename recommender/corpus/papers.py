@@ -19,7 +19,7 @@ import datetime as dt
 import email.utils
 import re
 
-from .ids import MAX_VERSION, InvalidArxivId, parse_arxiv_id, parse_version
+from recommender.corpus.ids import MAX_VERSION, InvalidArxivId, parse_arxiv_id, parse_version
 
 MIN_DATE = dt.date(1980, 1, 1)
 MAX_DATE = dt.date(2099, 12, 31)

@@ -29,9 +29,9 @@ from arxiv import _feed as arxiv_feed  # arxiv>=4: the client's own entry parser
 from lxml import etree
 from urllib3.exceptions import NewConnectionError
 
-from .ids import parse_arxiv_id
-from .papers import InvalidPaper, Paper, clean_text
-from .store import PaperStore
+from recommender.corpus.ids import parse_arxiv_id
+from recommender.corpus.papers import InvalidPaper, Paper, clean_text
+from recommender.corpus.store import PaperStore
 
 DEFAULT_CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.NE", "stat.ML")
 PAGE_SIZE = 100

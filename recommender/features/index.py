@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from . import artifacts
-from .features import (AUTHORS, CATEGORIES, TEXT, Block, FeatureParams, Features, QueryEncoder, block_scale, build_features,
+from recommender.storage import artifacts
+from recommender.features import (AUTHORS, CATEGORIES, TEXT, Block, FeatureParams, Features, QueryEncoder, block_scale, build_features,
                        similar_weights)
-from .features.embeddings import MODEL as EMBEDDING_MODEL
-from .features.embeddings import EmbeddingStore
-from .papers import Paper
-from .store import PaperStore
+from recommender.features.embeddings import MODEL as EMBEDDING_MODEL
+from recommender.features.embeddings import EmbeddingStore
+from recommender.corpus.papers import Paper
+from recommender.corpus.store import PaperStore
 
 EPOCH = dt.date(1970, 1, 1)
 

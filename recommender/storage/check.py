@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts
-from .features import AUTHORS, TEXT, Block
-from .papers import Paper
-from .settings import Settings
-from .store import QUARANTINE_TABLE, TABLE, CorruptRow, CorruptStore, check_header, connect, decode_row
+from recommender.storage import artifacts
+from recommender.features import AUTHORS, TEXT, Block
+from recommender.corpus.papers import Paper
+from recommender.settings import Settings
+from recommender.corpus.store import QUARANTINE_TABLE, TABLE, CorruptRow, CorruptStore, check_header, connect, decode_row
 
 PAPERS, USERS, FEATURES, MODELS, TEMP = "papers", "users", "features", "models", "temp"
 SALVAGE_FAILURES = 20000
@@ -106,7 +106,7 @@ class DamagedGeneration(ValueError):
 
 def load_index(models_dir: Path):
     """``FeatureIndex.load`` for the jobs, with a damaged generation turned into one clear error."""
-    from .index import FeatureIndex, NoGeneration
+    from recommender.features.index import FeatureIndex, NoGeneration
 
     try:
         return FeatureIndex.load(models_dir)
@@ -495,7 +495,7 @@ def _check_features(models_dir: Path, repair: bool, quick: bool, stamp: str) -> 
 
 # user models -----------------------------------------------------------------------------------------------------
 def _check_models(models_dir: Path, repair: bool, stamp: str) -> Section:
-    from .models import load_user_model
+    from recommender.learning.models import load_user_model
 
     folder = Path(models_dir) / "users"
     section = Section(MODELS, str(folder))

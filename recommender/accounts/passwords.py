@@ -14,7 +14,7 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from .users import UserError
+from recommender.accounts.users import UserError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024

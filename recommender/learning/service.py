@@ -10,15 +10,15 @@ from collections.abc import Callable, Iterable
 
 from joblib import Parallel, delayed
 
-from .artifacts import Generations
-from .ids import parse_arxiv_id
-from .index import FeatureIndex
-from .locks import waiting_lock
-from .models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
-from .ranking import Filters, _check_page, rank_linear
-from .settings import Settings
-from .store import PaperStore
-from .users import UnknownPaper, User, UserError, UserStore
+from recommender.storage.artifacts import Generations
+from recommender.corpus.ids import parse_arxiv_id
+from recommender.features.index import FeatureIndex
+from recommender.storage.locks import waiting_lock
+from recommender.learning.models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
+from recommender.learning.ranking import Filters, _check_page, rank_linear
+from recommender.settings import Settings
+from recommender.corpus.store import PaperStore
+from recommender.accounts.users import UnknownPaper, User, UserError, UserStore
 
 
 log = logging.getLogger(__name__)

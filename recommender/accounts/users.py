@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .store import connect
+from recommender.corpus.store import connect
 
 BUSY_TIMEOUT_S = 30
 TOKEN_TOUCH_S = 60
@@ -103,7 +103,7 @@ def validate_tag(tag: str) -> str:
 
 
 def _setting(name: str):
-    from .settings import default
+    from recommender.settings import default
     return default(name)
 
 

@@ -20,10 +20,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from . import artifacts
-from .index import FeatureIndex, column_keys
-from .ranking import top_rows, window_matvec
-from .settings import Settings, default
+from recommender.storage import artifacts
+from recommender.features.index import FeatureIndex, column_keys
+from recommender.learning.ranking import top_rows, window_matvec
+from recommender.settings import Settings, default
 
 ALL = "__all__"  # the model over the whole library
 HARD_NEGATIVE_MARGIN_DAYS = 30

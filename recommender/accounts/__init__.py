@@ -1,0 +1,1 @@
+"""Users and their libraries: the user store, password policy, login throttling."""

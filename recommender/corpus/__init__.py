@@ -1,0 +1,1 @@
+"""Papers and the paper store: the Paper record, arXiv ids, the SQLite store, snapshot import."""

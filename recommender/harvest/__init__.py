@@ -1,0 +1,1 @@
+"""Getting papers from arXiv: the API client (fetch by query or by id)."""

@@ -1,0 +1,1 @@
+"""Files on disk: atomic artifacts and generations, job locks, the integrity check."""
