@@ -48,6 +48,8 @@ COMMANDS = {
     "search": ("jobs.query", "search papers by keywords or arXiv id"),
     "stats": ("jobs.query", "paper count, date range, users and artifact generation"),
     "evaluate": ("jobs.evaluate", "offline quality of the ranking methods on real data (author and citation protocols)"),
+    "library": ("jobs.library", "a user's library in and out: import BibTeX, CSL JSON, Zotero RDF or id lists; export "
+                                "BibTeX, CSL JSON or CSV"),
     "check": ("jobs.check", "verify the paper store, user database, features and user models; --repair fixes what it can"),
     "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train, then serve: the one command to try Paperfeed"),
 }
@@ -65,18 +67,23 @@ def plugin_commands() -> dict:
     return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
 
 
-def _common() -> argparse.ArgumentParser:
+def common_options(nested: bool = False) -> argparse.ArgumentParser:
+    """The options every command takes. ``nested`` is for a command's own sub-commands (``library import``):
+    their defaults are suppressed so they never overwrite a value given before the sub-command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="paper store and user database (env PAPERFEED_DATA_DIR, default ./data)")
-    common.add_argument("--models-dir", help="artifacts directory (env PAPERFEED_MODELS_DIR, default ./models)")
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    quiet = {"default": argparse.SUPPRESS} if nested else {}
+    common.add_argument("--data-dir", help="paper store and user database (env PAPERFEED_DATA_DIR, default ./data)",
+                        **quiet)
+    common.add_argument("--models-dir", help="artifacts directory (env PAPERFEED_MODELS_DIR, default ./models)",
+                        **quiet)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout", **quiet)
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperfeed", description="Personalized arXiv paper recommender.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = _common()
+    common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
