@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import importlib.metadata
 import os
 import sqlite3
 import sys
@@ -82,6 +83,7 @@ def common_options(nested: bool = False) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperfeed", description="Personalized arXiv paper recommender.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
@@ -95,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
+
+
+def version_line() -> str:
+    """``paperfeed 0.2.0 (Python 3.11.7)``: the installed distribution's version, else the source tree's."""
+    try:
+        version = importlib.metadata.version("paperfeed")
+    except importlib.metadata.PackageNotFoundError:
+        from recommender import __version__ as version
+    return f"paperfeed {version} (Python {sys.version.split()[0]})"
 
 
 def _takes_name(module) -> bool:

@@ -8,6 +8,7 @@ web app (in dev mode) if it is installed. Without ``--fetch`` it needs no networ
 from __future__ import annotations
 
 import argparse
+import socket
 
 from recommender.demo import SAMPLE, seed_demo_user
 
@@ -28,7 +29,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, default=5000, help="port to serve on (default 5000)")
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the demo could not serve on ``host:port``, or None: checked before it spends a minute building."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot serve on {host}:{port} ({exc.strerror or exc}): pass --port with a free port, or --no-serve"
+    return None
+
+
 def run(args, settings) -> int:
+    if not args.no_serve and (problem := port_problem(args.host, args.port)):
+        raise ValueError(problem)
     if not args.fetch:
         source = args.source or str(SAMPLE)
         warn(f"demo: importing {source if args.source else 'the 2,500 recent papers shipped with Paperfeed'}")
