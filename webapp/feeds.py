@@ -231,6 +231,7 @@ class FeedPage:
     scored: bool = False  # a model ranked these papers (percentiles and "why" mean something)
     offset: int = 0
     since: dt.date | None = None  # the first day shown when the window is "new" (after any fallback)
+    since_visit: bool = False  # ... and it is the day of the previous visit (no fallback to the past week)
 
     def percentiles(self) -> list[float | None]:
         """Each paper's rank as a percentile of the papers the model scored in this window: 99.5 means
@@ -251,6 +252,7 @@ def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
         q, notice = _new_or_week(index, q, lib)
     page = _run(index, q, lib)
     page.offset, page.since = q.offset, q.filters.since if q.window == "new" else None
+    page.since_visit = q.window == "new" and notice is None and q.previous_visit is not None
     if notice:
         page.notice = notice if not page.notice else f"{notice} {page.notice}"
     return page
