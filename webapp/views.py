@@ -84,6 +84,9 @@ def feed():
             args = feedurls.with_prefs(args, store.feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
                                        idx.category_rows)
     q = feeds.parse_feed(args, idx, lib is not None, api=False, previous_visit=previous)
+    unknown = [t for t in q.tags if lib is not None and t not in lib.tags]
+    if unknown:  # before remembering or redirecting anything
+        abort(404, description=f"you have no tag {unknown[0][:40]!r}")
     default_mode = "rec" if lib is not None else "recent"
     if lib is not None and feedurls.names_a_filter(args):
         users().set_feed_prefs(current_user.id, feedurls.prefs_of(q))
