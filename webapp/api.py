@@ -9,7 +9,7 @@ from recommender.learning import ranking, service
 from recommender.accounts.users import UserError
 from recommender.features import text as textfeatures
 
-from . import feeds
+from . import feeds, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
 from .context import after_library_change, index, library, state
 from .openapi import SPEC
@@ -143,10 +143,10 @@ def similar(raw_id: str):
 @bp.get("/search")
 def search():
     idx = index()
-    sq = feeds.parse_search(request.args, idx, api=True)
+    sq = searchquery.parse_search(request.args, idx, api=True)
     q = request.args.get("q", "")
     if textfeatures.latex_only(q):  # no words the index knows: say what to search for instead
-        return jsonify(papers=[], query=q, message=feeds.latex_message(q),
+        return jsonify(papers=[], query=q, message=searchquery.latex_message(q),
                        suggestion=textfeatures.latex_words(q) or None)
     try:
         ids, scores = ranking.search(idx, q, sq.filters, n=sq.limit, offset=sq.offset)

@@ -20,12 +20,11 @@ from recommender.learning import ranking, service
 from recommender.features import AUTHORS, CATEGORIES, TEXT
 from recommender.corpus import links
 from recommender.corpus.ids import InvalidArxivId, parse_arxiv_id
-from recommender.features import text as textfeatures
 from recommender.features.index import FeatureIndex, from_day
 from recommender.learning.models import ALL
 from recommender.corpus.store import PaperStore
 
-from .feedurls import short_args  # noqa: F401 (also used by the views)
+from .feedurls import short_args
 
 PAGE_SIZE = 25
 MAX_PAGE = ranking.MAX_N * 100 // PAGE_SIZE
@@ -299,53 +298,6 @@ def _run(index: FeatureIndex, q: FeedQuery, lib) -> FeedPage:
     else:
         ids, scores = ranking.recent(index, filters, n=q.limit, offset=q.offset)
     return FeedPage(ids, scores, ranking.count(index, filters), q.mode)
-
-
-@dataclasses.dataclass
-class SearchQuery:
-    text: str
-    filters: ranking.Filters
-    category: str
-    date_from: dt.date | None
-    date_to: dt.date | None
-    limit: int
-    offset: int
-
-    @property
-    def page(self) -> int:
-        return self.offset // self.limit + 1
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.category or self.date_from or self.date_to)
-
-
-def parse_search(args: MultiDict, index: FeatureIndex, api: bool) -> SearchQuery:
-    """Validate search parameters: ``q``, a date range ``from``/``to`` (``since``/``until`` too) and a
-    category ``c`` (or ``category``), validated like the feed's. Pages use ``page``; the API ``limit``/``offset``."""
-    text = args.get("q", "").strip()
-    date_from = _date(args, "from") if args.get("from") else _date(args, "since")
-    date_to = _date(args, "to") if args.get("to") else _date(args, "until")
-    category = (args.get("c") or args.get("category") or "").strip()
-    if category and category not in index.category_rows:
-        bad_request(f"unknown category {category[:40]!r}")
-    if api:
-        limit, offset = _int(args, "limit", 20, 1, 200), _int(args, "offset", 0, 0, 10000)
-    else:
-        limit, offset = PAGE_SIZE, (_int(args, "page", 1, 1, 40) - 1) * PAGE_SIZE
-    try:
-        filters = ranking.Filters(since=date_from, until=date_to, categories=(category,) if category else ())
-    except ValueError as exc:
-        bad_request(str(exc).replace("since", "from").replace("until", "to"))
-    return SearchQuery(text, filters, category, date_from, date_to, limit, offset)
-
-
-def latex_message(text: str) -> str:
-    """What to tell someone whose query is only LaTeX (the index has no words for it)."""
-    words = textfeatures.latex_words(text)
-    hint = f" such as {words!r}" if words else " (the name of the method, object or result)"
-    return ("Search finds words, and LaTeX is left out of the index, so a query of only math finds nothing. "
-            f"Search for the words instead{hint}.")
 
 
 def stored_paper(papers: PaperStore, raw: str):

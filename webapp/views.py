@@ -15,7 +15,7 @@ from recommender.accounts.users import UserError
 from recommender.corpus import links
 from recommender.features import text as textfeatures
 
-from . import feeds, feedurls
+from . import feeds, feedurls, searchquery
 from .render import linkify, top_percent
 from .auth import users
 from .context import after_library_change, index, library, state
@@ -75,23 +75,7 @@ def _model_status(lib):
 @bp.get("/")
 def feed():
     idx, lib = index(), library()
-    args = feeds.short_args(request.args)
-    previous = None
-    if lib is not None:
-        store = users()
-        previous = store.record_visit(current_user.id)  # at most one small write every few minutes
-        if not feedurls.names_a_filter(args):
-            args = feedurls.with_prefs(args, store.feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
-                                       idx.category_rows)
-    q = feeds.parse_feed(args, idx, lib is not None, api=False, previous_visit=previous)
-    unknown = [t for t in q.tags if lib is not None and t not in lib.tags]
-    if unknown:  # before remembering or redirecting anything
-        abort(404, description=f"you have no tag {unknown[0][:40]!r}")
-    default_mode = "rec" if lib is not None else "recent"
-    if lib is not None and feedurls.names_a_filter(args):
-        users().set_feed_prefs(current_user.id, feedurls.prefs_of(q))
-    short = feedurls.redirect_to(request.args, feedurls.canonical(
-        q, args, default_mode, feeds.default_window(q.mode, lib is not None, api=False)))
+    q, short = _feed_query(idx, lib)
     if short is not None:
         return redirect(url_for("views.feed") + ("?" + short if short else ""))
     page = feeds.build_feed(idx, q, lib)
@@ -103,6 +87,33 @@ def feed():
         model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation)
 
 
+def _feed_query(idx, lib):
+    """The feed's query, and the short URL to redirect to (None: this URL is already short).
+
+    A logged-in view notes the visit and, when the URL names no filter, uses the remembered ones;
+    a URL that names filters is remembered. Both are the user's own small row (see ``feedurls``).
+    """
+    args = feedurls.short_args(request.args)
+    previous, named = None, feedurls.names_a_filter(args)
+    if lib is not None:
+        previous = users().record_visit(current_user.id)  # at most one small write every few minutes
+        if not named:
+            args = feedurls.with_prefs(args, users().feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
+                                       idx.category_rows)
+    q = feeds.parse_feed(args, idx, lib is not None, api=False, previous_visit=previous)
+    unknown = [t for t in q.tags if lib is not None and q.mode == "rec" and t not in lib.tags]
+    if unknown:  # before remembering or redirecting anything
+        abort(404, description=f"you have no tag {unknown[0][:40]!r}")
+    if lib is not None and named:
+        prefs = feedurls.prefs_of(q)
+        prefs["t"] = [t for t in prefs["t"] if t in lib.tags]
+        users().set_feed_prefs(current_user.id, prefs)
+    default_mode = "rec" if lib is not None else "recent"
+    short = feedurls.redirect_to(request.args, feedurls.canonical(
+        q, args, default_mode, feeds.default_window(q.mode, lib is not None, api=False)))
+    return q, short
+
+
 def _windows(lib) -> list[tuple[str, str]]:
     labels = {"new": "since your last visit", "all": "all time"}
     return [(w, labels.get(w, "past " + w)) for w in feeds.WINDOWS if w != "new" or lib is not None]
@@ -111,10 +122,10 @@ def _windows(lib) -> list[tuple[str, str]]:
 @bp.get("/search")
 def search():
     idx, lib = index(), library()
-    sq = feeds.parse_search(request.args, idx, api=False)
+    sq = searchquery.parse_search(request.args, idx, api=False)
     cards, message = [], None
     if sq.text and textfeatures.latex_only(sq.text):
-        message = feeds.latex_message(sq.text)
+        message = searchquery.latex_message(sq.text)
     elif sq.text:
         try:
             ids, scores = ranking.search(idx, sq.text, sq.filters, n=sq.limit, offset=sq.offset)

@@ -28,7 +28,7 @@ RESERVED_TAG_PREFIX = "__"  # internal model names such as "__all__" (the whole 
 SESSION_TOUCH_S = 60
 VISIT_GAP_S = 3600  # an hour without a page view ends a visit
 VISIT_TOUCH_S = 300  # within a visit, the last-seen time is written at most every 5 minutes
-FEED_PREFS_MAX_BYTES = 4096
+FEED_PREFS_MAX_BYTES = 32768  # 50 tags of 40 characters, escaped, fit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
