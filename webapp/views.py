@@ -147,7 +147,7 @@ def paper(raw_id: str):
     similar = []
     if in_index:
         ids, scores = ranking.similar(idx, pid, n=10)
-        similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None)
+        similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None, with_abstract=True)
     return render_template(
         "paper.html", paper=found, code_url=links.code_url(links.find_links(found.abstract, found.comments)), top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
         why=feeds.explanation(idx, lib, pid) if in_index else None, similar=similar,
