@@ -33,6 +33,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 USERNAME, PASSWORD = "stargazer", "nebula-orbit-4711"
 TOPIC_QUERY, TAG = "galaxy", "astro"
+CODE_PAPER, CODE_URL = "2504.04704", "https://github.com/AI-Lab-China-Merchants-Bank/LagKV"
+CODE_QUERY = "Lag-Relative+Information+of+the+KV+Cache+Tells+Which+Tokens+Are+Important"
 RETRAIN_WAIT_S = 30.0
 DESKTOP = {"width": 1200, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -147,7 +149,19 @@ def _shot(page, name: str, *, docs: str | None = None, full_page: bool = False) 
         shutil.copyfile(path, DOCS / docs)
 
 
-def test_new_user_journey(server, browser, request):
+def _set_last_seen(data_dir: Path, username: str, day: str) -> None:
+    """Pretend the user was last here at noon UTC on ``day`` (the server then starts a new visit)."""
+    import datetime as dt
+    import sqlite3
+
+    noon = dt.datetime.fromisoformat(day + "T12:00:00+00:00").timestamp()
+    with sqlite3.connect(data_dir / "users.sqlite", timeout=30) as conn:
+        conn.execute("UPDATE user_prefs SET last_seen = ? WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+                     (noon, username))
+    conn.close()
+
+
+def test_new_user_journey(server, browser, request, tmp_path):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=10_000)
@@ -175,8 +189,22 @@ def test_new_user_journey(server, browser, request):
         expect(page.get_by_role("navigation", name="Main")).to_contain_text(USERNAME)
         # With no tags the recommended feed falls back to the newest papers, and says so.
         expect(page.locator(".controls .notice")).to_contain_text("Tag a few papers")
+        # A first visit opens on the past week, and says that next time it opens on what is new.
+        expect(page.locator(".controls .notice")).to_contain_text("Here is the past week")
+        expect(page.locator('select[name="w"]')).to_have_value("new")
         newest_astro, newest_n = _astro_count(page)
         assert newest_n == 10, "the newest feed should show at least 10 papers"
+
+        # 1b. Since your last visit: back two days before the newest paper, the feed opens on what came since.
+        import datetime as dt
+        newest_day = page.request.get(u("/api/feed?mode=recent&limit=1")).json()["papers"][0]["date"]
+        visit = (dt.date.fromisoformat(newest_day) - dt.timedelta(days=2)).isoformat()
+        _set_last_seen(tmp_path / "data", USERNAME, visit)
+        page.goto(u("/"))
+        expect(page.locator(".controls .summary")).to_contain_text(f"since your last visit ({visit})")
+        dates = page.eval_on_selector_all(".list .card time", "ts => ts.map(t => t.getAttribute('datetime'))")
+        assert dates and min(dates) >= visit, (visit, min(dates))
+        _shot(page, "feed-since-last-visit.png")
 
         # 2. Search for a clear topic.
         page.locator("#q").fill(TOPIC_QUERY)
@@ -218,16 +246,22 @@ def test_new_user_journey(server, browser, request):
         # 4. The recommended feed turns to the topic once the background retrain is done.
         deadline = time.monotonic() + RETRAIN_WAIT_S
         while True:
-            page.goto(u("/?mode=rec"))
+            page.goto(u("/?mode=rec&window=all"))  # an old-style link: redirected to the short one
             expect(page.locator(".controls .summary")).to_be_visible()
-            stale = page.locator(".controls .notice").count() + page.locator(".controls .badge").count()
+            stale = (page.locator(".controls .notice", has_text=re.compile("Tag a few|being trained")).count()
+                     + page.locator(".controls .badge").count())
             if not stale:
                 break
             if time.monotonic() > deadline:
                 pytest.fail(f"the model was not retrained within {RETRAIN_WAIT_S:.0f} s:\n{server.log_tail()}")
             page.wait_for_timeout(300)
         expect(page.locator(".controls .summary")).to_contain_text("ranked for your whole library")
-        expect(page.locator(".list .card .score").first).to_be_visible()
+        assert page.url == u("/?m=rec&w=all"), page.url
+        # Ranks a person reads: "top 1%" with a bar, explained in a tooltip; no raw model margins.
+        rank = page.locator(".list .card .rank").first
+        expect(rank).to_contain_text("top 1%")
+        assert "Ranked above" in rank.get_attribute("title")
+        assert not re.search(r"score -?\d", page.locator(".list").inner_text())
         rec_astro, rec_n = _astro_count(page)
         assert rec_n == 10
         assert rec_astro >= 8, f"the recommended feed should be astrophysics now ({rec_astro}/10)"
@@ -250,6 +284,50 @@ def test_new_user_journey(server, browser, request):
         page.keyboard.press("k")
         expect(page.locator(".list .card").nth(0)).to_be_focused()
 
+        # 5b. Abstracts show their first lines: "o" expands the current paper's, a click on "more" another's,
+        # and "o" typed into the search box is just a letter.
+        first_abstract = page.locator(".list .card").nth(0).locator(".abstract")
+        clamp_height = first_abstract.locator(".clamp").bounding_box()["height"]
+        page.keyboard.press("o")
+        expect(first_abstract).to_have_class(re.compile(r"\bopen\b"))
+        expect(first_abstract.locator(".more")).to_have_attribute("aria-expanded", "true")
+        assert first_abstract.locator(".clamp").bounding_box()["height"] > clamp_height
+        _shot(page, "abstract-open.png")
+        page.keyboard.press("o")
+        expect(first_abstract).not_to_have_class(re.compile(r"\bopen\b"))
+        second_abstract = page.locator(".list .card").nth(1).locator(".abstract")
+        second_abstract.locator(".more").click()
+        expect(second_abstract).to_have_class(re.compile(r"\bopen\b"))
+        assert page.url == u("/?m=rec&w=all"), "'more' followed its no-JavaScript link"
+        page.locator("#q").focus()
+        page.keyboard.press("o")
+        expect(page.locator("#q")).to_have_value("o")
+        expect(first_abstract).not_to_have_class(re.compile(r"\bopen\b"))
+        page.locator("#q").fill("")
+
+        # 5c. Filters are remembered: a category picked here is still there when the feed opens again.
+        page.locator('select[name="c"]').select_option("astro-ph.GA")
+        page.wait_for_url(re.compile(r"c=astro-ph\.GA"))
+        assert "category=" not in page.url and "h=" not in page.url, page.url  # short and clean
+        page.goto(u("/"))
+        expect(page.locator('select[name="c"]')).to_have_value("astro-ph.GA")
+        expect(page.locator('select[name="w"]')).to_have_value("all")
+        page.locator('select[name="c"]').select_option("")
+        page.wait_for_url(re.compile(r"/\?m=rec&w=all$"))
+
+        # 5d. Code links: a "code" badge and clickable links in the abstract, safely.
+        page.goto(u("/search?q=" + CODE_QUERY))
+        code_card = page.locator(f'[id="p-{CODE_PAPER}"]')
+        badge = code_card.locator("a.code-badge")
+        expect(badge).to_have_attribute("href", CODE_URL)
+        expect(badge).to_have_attribute("rel", "noopener noreferrer nofollow")
+        link = code_card.locator(".abstract a.ext")
+        expect(link).to_have_attribute("href", CODE_URL)
+        expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+        code_card.scroll_into_view_if_needed()
+        _shot(page, "search-code-badge.png")
+        page.goto(u("/?mode=rec"))
+
         # 6. A recommended paper's page: why, top terms, similar papers.
         top = page.locator(".list .card").first
         top_title = top.locator(".title a")
@@ -259,7 +337,7 @@ def test_new_user_journey(server, browser, request):
         why = page.locator("section.why")
         expect(why).to_be_visible()
         expect(why.get_by_role("heading")).to_have_text("Why you might like it")
-        expect(why).to_contain_text(re.compile(r"score -?\d+\.\d\d \(higher ranks earlier\) from your"))
+        expect(why).to_contain_text(re.compile(r"model ranks it in the top \d+% of 10,000 papers"))
         assert why.locator(".terms li").count() >= 1
         terms = page.locator('section[aria-label="Top terms"]')
         expect(terms.get_by_role("heading")).to_have_text("Top terms")

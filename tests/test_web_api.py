@@ -12,7 +12,7 @@ from tests.webhelpers import PASSWORD, bearer, csrf, login, register, send, tag,
 
 pytestmark = pytest.mark.slow
 
-CARD_KEYS = {"id", "title", "authors", "categories", "date", "score"}
+CARD_KEYS = {"id", "title", "authors", "categories", "date", "score", "percentile", "code_url", "links"}
 ASTRO_QUERY = "galaxy dark matter halo"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 
 import pytest
@@ -57,9 +58,9 @@ def test_feed_anonymous_shows_the_newest_papers(client):
 
 
 def test_feed_modes(client):
-    recent = get(client, "/?mode=recent")
+    recent = get(client, "/?m=recent")
     assert card_ids(recent) == api_ids(client, "/api/feed", mode="recent", limit=25)
-    random = get(client, "/?mode=random")
+    random = get(client, "/?m=random")
     assert re.search(r"<title>Random\b", random)
     assert len(set(card_ids(random))) == 25
     assert 'class="pager"' not in random  # a random sample has no pages
@@ -67,7 +68,7 @@ def test_feed_modes(client):
 
 def test_feed_filters_match_the_api(client):
     params = {"mode": "recent", "window": "month", "category": "cs.CV"}
-    page = get(client, "/", query_string=params)
+    page = get(client, "/?m=recent&w=month&c=cs.CV")
     ids = card_ids(page)
     assert ids == api_ids(client, "/api/feed", limit=25, **params)
     assert len(ids) == 25
@@ -77,11 +78,11 @@ def test_feed_filters_match_the_api(client):
 
 
 def test_feed_page_numbers(client):
-    page = get(client, "/?mode=recent&category=cs.CV&page=3")
+    page = get(client, "/?m=recent&c=cs.CV&page=3")
     assert card_ids(page) == api_ids(client, "/api/feed", mode="recent", category="cs.CV", limit=25, offset=50)
     assert current_page(page) == "3"
     links = [html.unescape(h) for h in re.findall(r'<a href="(/\?[^"]*page=\d+[^"]*)">', page)]
-    assert links and all("category=cs.CV" in h and "mode=recent" in h for h in links)
+    assert links and all("c=cs.CV" in h and "m=recent" in h for h in links)
     assert any("page=4" in h for h in links) and any("page=1" in h for h in links)
 
 
@@ -94,14 +95,14 @@ def test_feed_for_a_new_user_has_a_notice(client):
 
 def test_feed_recommended_for_a_tag_and_hide_tagged(client, app):
     astro = trained_astro_user(client, app)
-    page = get(client, "/?mode=rec&tag=astro")
+    page = get(client, "/?t=astro&w=all")
     assert "ranked for astro" in text(page)
     assert re.search(r"<title>Recommended\b", page)
     ids = card_ids(page)
     assert ids == api_ids(client, "/api/feed", mode="rec", tag="astro", limit=25)
     assert not set(ids) & set(astro)
     assert "model trained" in text(page)
-    shown = get(client, "/?mode=rec&tag=astro&hide_tagged=0")
+    shown = get(client, "/?t=astro&w=all&h=0")
     assert set(astro) & set(card_ids(shown))
     pressed = set(re.findall(r'data-tag="astro" data-paper="([^"]+)"\s+aria-pressed="true"', shown))
     assert pressed == set(astro) & set(card_ids(shown))
@@ -138,7 +139,7 @@ def test_paper_page(client, built10k):
     assert re.search(rf"<h1[^>]*>\s*{re.escape(html.escape(paper.title))}\s*</h1>", page)
     assert ", ".join(paper.authors) in plain
     for cat in paper.categories:
-        assert re.search(rf'href="/\?[^"]*category={re.escape(cat)}[^"]*">{re.escape(cat)}</a>', page)
+        assert re.search(rf'href="/\?[^"]*c={re.escape(cat)}[^"]*">{re.escape(cat)}</a>', page)
     assert f'datetime="{paper.published}"' in page and paper.published in plain
     assert " ".join(paper.abstract.split()[:30]) in plain
     assert f'href="https://arxiv.org/abs/{PID}"' in page and f'href="https://arxiv.org/pdf/{PID}"' in page
@@ -162,7 +163,9 @@ def test_paper_page_explains_a_recommendation(client, app):
     why = page.split('aria-label="Why recommended"', 1)[1].split("</section>", 1)[0]
     # With one tag its model and the whole-library model are the same fit: either may score highest.
     assert re.search(r"(<strong>astro</strong>|whole-library) model", why)
-    assert re.search(r"<strong>-?\d+\.\d\d</strong>", why)  # the score
+    # A rank a person reads ("top 3% of 10,000 papers"), never a raw model margin such as -0.61.
+    assert re.search(r"<strong>top \d+%</strong> of 10,000 papers", why)
+    assert not re.search(r"-\d+\.\d\d", why)
     terms = [html.unescape(t) for t in re.findall(r"<li><span>([^<]+)</span>", why)]
     paper_text = client.get(f"/api/papers/{candidate}").json
     paper_text = (paper_text["title"] + " " + paper_text["abstract"]).lower()
@@ -368,4 +371,5 @@ def test_paper_page_names_the_authors_you_follow(client, app, web_settings):
     assert (key, str(len(ids) - 1)) in [(author_key(html.unescape(n)), k) for n, k in found]
     api = client.get(f"/api/papers/{ids[-1]}").json["why"]
     assert {"name": html.unescape(found[0][0]), "in_library": int(found[0][1])} in api["authors"]
-    assert api["score"] == pytest.approx(float(re.search(r"<strong>(-?\d+\.\d\d)</strong>", why).group(1)), abs=0.01)
+    shown = int(re.search(r"<strong>top (\d+)%</strong>", why).group(1))
+    assert 0 <= api["percentile"] <= 100 and shown == max(1, math.ceil(100 - api["percentile"] - 1e-9))

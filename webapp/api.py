@@ -7,8 +7,9 @@ from flask_wtf.csrf import generate_csrf
 
 from recommender.learning import ranking, service
 from recommender.accounts.users import UserError
+from recommender.features import text as textfeatures
 
-from . import feeds
+from . import feeds, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
 from .context import after_library_change, index, library, state
 from .openapi import SPEC
@@ -91,10 +92,21 @@ def me():
 def feed():
     lib = library()
     idx = index()
-    q = feeds.parse_feed(request.args, idx, lib is not None, api=True)
+    previous = users().previous_visit(current_user.id) if lib is not None else None  # read only: no visit noted
+    q = feeds.parse_feed(request.args, idx, lib is not None, api=True, previous_visit=previous)
     page = feeds.build_feed(idx, q, lib)
-    papers = feeds.cards(state().papers, page.ids, page.scores)
-    return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset)
+    papers = feeds.cards(state().papers, page.ids, page.scores, with_abstract=_abstracts(),
+                         percentiles=page.percentiles())
+    return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset,
+                   since=page.since.isoformat() if page.since else None)
+
+
+def _abstracts() -> bool:
+    """``?abstracts=1`` adds each paper's abstract to list items (off by default: it triples the size)."""
+    value = request.args.get("abstracts", "0")
+    if value not in ("0", "1", "true", "false"):
+        feeds.bad_request("abstracts must be 0 or 1")
+    return value in ("1", "true")
 
 
 @bp.get("/papers/<path:raw_id>")
@@ -110,7 +122,7 @@ def paper(raw_id: str):
         data["not_interested"] = pid in lib.hidden
         why = feeds.explanation(idx, lib, pid) if pid in idx.row_of else None
         data["why"] = None if why is None else {
-            "tag": why["tag"], "score": round(why["score"], 4),
+            "tag": why["tag"], "score": round(why["score"], 4), "percentile": why["percentile"],
             "terms": [{"term": t, "weight": round(w, 4)} for t, w in why["terms"]],
             "authors": [{"name": r.label, "in_library": r.in_library} for r in why["authors"]],
             "categories": [{"category": r.label, "in_library": r.in_library} for r in why["categories"]]}
@@ -125,19 +137,23 @@ def similar(raw_id: str):
         ids, scores = ranking.similar(index(), pid, n=limit)
     except KeyError:
         abort(404, description=f"no paper {pid} in the current features")
-    return jsonify(papers=feeds.cards(state().papers, ids, scores))
+    return jsonify(papers=feeds.cards(state().papers, ids, scores, with_abstract=_abstracts()))
 
 
 @bp.get("/search")
 def search():
+    idx = index()
+    sq = searchquery.parse_search(request.args, idx, api=True)
     q = request.args.get("q", "")
-    limit = feeds._int(request.args, "limit", 20, 1, 200)
-    offset = feeds._int(request.args, "offset", 0, 0, 10000)
+    if textfeatures.latex_only(q):  # no words the index knows: say what to search for instead
+        return jsonify(papers=[], query=q, message=searchquery.latex_message(q),
+                       suggestion=textfeatures.latex_words(q) or None)
     try:
-        ids, scores = ranking.search(index(), q, n=limit, offset=offset)
+        ids, scores = ranking.search(idx, q, sq.filters, n=sq.limit, offset=sq.offset)
     except ValueError as exc:
         feeds.bad_request(str(exc))
-    return jsonify(papers=feeds.cards(state().papers, ids, scores), query=q)
+    return jsonify(papers=feeds.cards(state().papers, ids, scores, with_abstract=_abstracts()), query=q,
+                   message=None if ids or sq.offset else "nothing matched: try fewer or different words")
 
 
 @bp.get("/tags")

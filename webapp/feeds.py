@@ -18,14 +18,17 @@ import numpy as np
 
 from recommender.learning import ranking, service
 from recommender.features import AUTHORS, CATEGORIES, TEXT
+from recommender.corpus import links
 from recommender.corpus.ids import InvalidArxivId, parse_arxiv_id
 from recommender.features.index import FeatureIndex, from_day
 from recommender.learning.models import ALL
 from recommender.corpus.store import PaperStore
 
+from .feedurls import short_args
+
 PAGE_SIZE = 25
 MAX_PAGE = ranking.MAX_N * 100 // PAGE_SIZE
-WINDOWS = {"day": 1, "week": 7, "month": 31, "year": 365, "all": None}
+WINDOWS = {"new": None, "day": 1, "week": 7, "month": 31, "year": 365, "all": None}  # "new": since the last visit
 MODES = ("rec", "recent", "random")
 
 
@@ -164,27 +167,40 @@ class FeedQuery:
     hide_tagged: bool
     limit: int
     offset: int
+    previous_visit: dt.date | None = None  # for window "new": the day the user's previous visit ended
 
     @property
     def page(self) -> int:
         return self.offset // self.limit + 1
 
 
-def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool) -> FeedQuery:
-    """Validate feed parameters. Pages use ``page``; the API uses ``limit`` and ``offset``."""
-    tags = [t for t in args.getlist("tag") if t]
-    mode = args.get("mode") or ("rec" if logged_in else "recent")
+def default_window(mode: str, logged_in: bool, api: bool) -> str:
+    """The recommended page opens on what is new since the last visit; everything else on all papers."""
+    return "new" if mode == "rec" and logged_in and not api else "all"
+
+
+def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
+               previous_visit: float | None = None) -> FeedQuery:
+    """Validate feed parameters (short names ``m t w c h`` or the long ones, see :data:`LONG_NAMES`).
+    Pages use ``page``; the API uses ``limit`` and ``offset``."""
+    args = short_args(args)
+    tags = [t for t in args.getlist("t") if t]
+    mode = args.get("m") or ("rec" if logged_in else "recent")
     if mode not in MODES:
         bad_request(f"mode must be one of {', '.join(MODES)}")
     if mode == "rec" and not logged_in:
         abort(401, description="log in to see recommendations")
-    window = args.get("window") or "all"
+    window = args.get("w") or default_window(mode, logged_in, api)
     if window not in WINDOWS:
         bad_request(f"window must be one of {', '.join(WINDOWS)}")
     since, until = _date(args, "since"), _date(args, "until")
-    if WINDOWS[window] and since is None:
-        since = dt.date.fromisoformat(from_day(int(index.dates[-1]) - WINDOWS[window] + 1)) if len(index) else None
-    category = (args.get("category") or "").strip()
+    visit = None
+    if window == "new" and since is None:
+        visit = dt.datetime.fromtimestamp(previous_visit, dt.timezone.utc).date() if previous_visit else None
+        since = visit  # no previous visit: build_feed falls back to the past week
+    elif WINDOWS[window] and since is None:
+        since = _days_back(index, WINDOWS[window])
+    category = (args.get("c") or "").strip()
     if category and category not in index.category_rows:
         bad_request(f"unknown category {category[:40]!r}")
     if api:
@@ -195,8 +211,13 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool)
         filters = ranking.Filters(since=since, until=until, categories=(category,) if category else ())
     except ValueError as exc:
         bad_request(str(exc))
-    hide = args.get("hide_tagged", "1" if mode == "rec" else "0") not in ("0", "", "false", "off")
-    return FeedQuery(mode, tags, filters, window, category, hide, limit, offset)
+    hide = args.get("h", "1" if mode == "rec" else "0") not in ("0", "", "false", "off")
+    return FeedQuery(mode, tags, filters, window, category, hide, limit, offset, visit)
+
+
+def _days_back(index: FeatureIndex, days: int) -> dt.date | None:
+    """The first day of a window of ``days`` ending on the newest paper in the index."""
+    return dt.date.fromisoformat(from_day(int(index.dates[-1]) - days + 1)) if len(index) else None
 
 
 @dataclasses.dataclass
@@ -206,13 +227,54 @@ class FeedPage:
     total: int
     mode: str
     notice: str | None = None
+    scored: bool = False  # a model ranked these papers (percentiles and "why" mean something)
+    offset: int = 0
+    since: dt.date | None = None  # the first day shown when the window is "new" (after any fallback)
+    since_visit: bool = False  # ... and it is the day of the previous visit (no fallback to the past week)
+
+    def percentiles(self) -> list[float | None]:
+        """Each paper's rank as a percentile of the papers the model scored in this window: 99.5 means
+        it ranks above 99.5% of them. None when no model scored the page (newest, random)."""
+        if not self.scored or not self.total:
+            return [None] * len(self.ids)
+        return [round(100.0 * (self.total - (self.offset + i + 1)) / self.total, 1) for i in range(len(self.ids))]
 
 
 def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
     """Run the query for ``lib`` (the user's :class:`~webapp.context.Library`, or None when anonymous).
 
-    A recommended feed without a usable model falls back to the newest papers, with a notice.
+    A recommended feed without a usable model falls back to the newest papers, with a notice, and
+    "since your last visit" with nothing new (or no last visit) falls back to the past week.
     """
+    notice = None
+    if q.window == "new":
+        q, notice = _new_or_week(index, q, lib)
+    page = _run(index, q, lib)
+    page.offset, page.since = q.offset, q.filters.since if q.window == "new" else None
+    page.since_visit = q.window == "new" and notice is None and q.previous_visit is not None
+    if notice:
+        page.notice = notice if not page.notice else f"{notice} {page.notice}"
+    return page
+
+
+def _new_or_week(index: FeatureIndex, q: FeedQuery, lib):
+    if q.previous_visit is None and q.filters.since is not None:
+        return q, None  # an explicit since= wins
+    tagged = (lib.papers | set(lib.hidden)) if lib and q.hide_tagged else set()
+    if q.previous_visit is not None:
+        f = dataclasses.replace(q.filters, exclude=frozenset(tagged))
+        if ranking.count(index, f) > 0:
+            return q, None
+        notice = f"Nothing new since your last visit ({q.previous_visit.isoformat()}): here is the past week."
+    else:
+        notice = "Here is the past week. Next time, this feed opens on what is new since this visit."
+    week = _days_back(index, WINDOWS["week"])
+    if q.filters.until and week and week > q.filters.until:
+        week = q.filters.until
+    return dataclasses.replace(q, filters=dataclasses.replace(q.filters, since=week)), notice
+
+
+def _run(index: FeatureIndex, q: FeedQuery, lib) -> FeedPage:
     library, model, hidden = (lib.tags, lib.model, lib.hidden) if lib else ({}, None, ())
     tagged = {p for ids in library.values() for p in ids}
     filters = dataclasses.replace(q.filters, exclude=frozenset(tagged) if q.hide_tagged else frozenset())
@@ -224,12 +286,11 @@ def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
             ids, scores = service.recommend(index, model, tagged, q.tags or None, filters, q.limit, q.offset,
                                             not_interested=hidden)
             f = dataclasses.replace(filters, exclude=filters.exclude | frozenset(hidden))
-            return FeedPage(ids, scores, ranking.count(index, f), "rec")
+            return FeedPage(ids, scores, ranking.count(index, f), "rec", scored=True)
         except (service.NoModel, KeyError):
             note = ("Tag a few papers to get recommendations; until then, here are the newest papers."
                     if not tagged else "Your model is being trained; here are the newest papers meanwhile.")
-            q = dataclasses.replace(q, mode="recent")
-            page = build_feed(index, q, lib)
+            page = _run(index, dataclasses.replace(q, mode="recent"), lib)
             page.notice = note
             return page
     if q.mode == "random":
@@ -257,16 +318,20 @@ def paper_id(raw: str) -> str:
 
 
 def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict | None = None,
-          with_abstract: bool = False) -> list[dict]:
-    """Display records for a page of ids (O(page) store reads)."""
+          with_abstract: bool = False, percentiles: list | None = None) -> list[dict]:
+    """Display records for a page of ids (O(page) store reads), with the links found in each abstract."""
     found = papers.get_many(ids)
     out = []
-    for pid, score in zip(ids, scores):
+    for i, (pid, score) in enumerate(zip(ids, scores)):
         p = found.get(pid)
         if p is None:
             continue  # in the features but gone from the store: skip rather than fail the page
+        found_links = links.find_links(p.abstract, p.comments)
         card = {"id": p.id, "title": p.title, "authors": list(p.authors), "categories": list(p.categories),
-                "date": p.published, "score": round(float(score), 6)}
+                "date": p.published, "score": round(float(score), 6),
+                "percentile": percentiles[i] if percentiles else None,
+                "code_url": links.code_url(found_links),
+                "links": [{"url": link.url, "kind": link.kind} for link in found_links]}
         if with_abstract:
             card["abstract"] = p.abstract
         if tags_of is not None:
@@ -291,7 +356,11 @@ def explanation(idx, lib, pid):
     library = {p for ids in lib.tags.values() for p in ids}
     reasons = ranking.explain(idx, pid, model.W[best], n=8, library=library)
     tag = model.tags[best]
+    # One mat-vec: where this paper stands among every indexed paper for that model, in words a person reads.
+    everyone = ranking.window_matvec(idx.X, 0, len(idx), np.asarray(model.W[best], dtype=np.float32))
+    below = int(np.count_nonzero(everyone + model.b[best] < scores[best]))
     return {"tag": None if tag == ALL else tag, "score": float(scores[best]),
+            "percentile": round(100.0 * below / max(1, len(idx)), 1), "out_of": len(idx),
             "terms": [(r.label, r.contribution) for r in reasons.get(TEXT, [])],
             "authors": [r for r in reasons.get(AUTHORS, [])[:3] if r.in_library],
             "categories": _distinct_categories(reasons.get(CATEGORIES, []))}

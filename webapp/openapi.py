@@ -64,6 +64,9 @@ PID = _path("id", "arXiv id, e.g. 2504.13999 or hep-th/9901001 (a version suffix
 TAG = _path("tag", "tag name", example="mine")
 LIMIT = _query("limit", "results (1-200)", {"type": "integer", "minimum": 1, "maximum": 200})
 PAPERS = _json(_object({"papers": {"type": "array", "items": _ref("PaperCard")}}))
+ABSTRACTS = _query("abstracts", "1 to include each paper's abstract in the list (default 0: it triples the size)",
+                   {"type": "string", "enum": ["0", "1", "true", "false"]})
+CATEGORY = {"type": "string", "maxLength": 40}
 OK = _json(_object({"ok": {"type": "boolean"}}))
 
 
@@ -110,30 +113,39 @@ SPEC = {
         "/api/me": {"get": _op("The current user, tag counts and model status", {"200": _json(_ref("Me"))},
                                auth="required")},
         "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, ("404",), auth="optional", params=[
-            _query("mode", "rec (default when logged in; 401 when not), recent or random",
+            _query("mode", "rec (default when logged in; 401 when not), recent or random (short name: m)",
                    {"type": "string", "enum": ["rec", "recent", "random"]}),
             _query("tag", "rank for this tag (404 if you have no such tag); repeat to combine; none means the "
-                          "whole library"),
+                          "whole library (short name: t)"),
             _query("since", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
             _query("until", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
-            _query("window", "day, week, month, year or all, counted back from the newest paper",
-                   {"type": "string", "enum": ["day", "week", "month", "year", "all"]}),
-            _query("category", "an arXiv category such as cs.LG"),
-            _query("hide_tagged", "0 or 1 (default 1 for rec)"),
-            LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 99800})])},
+            _query("window", "new (since your previous visit to the web feed, else the past week), day, week, "
+                             "month, year or all (default), counted back from the newest paper (short name: w)",
+                   {"type": "string", "enum": ["new", "day", "week", "month", "year", "all"]}),
+            _query("category", "an arXiv category such as cs.LG (short name: c)"),
+            _query("hide_tagged", "0 or 1 (default 1 for rec; short name: h)"),
+            ABSTRACTS, LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 99800})])},
         "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags, and why your model scores it)",
                                         {"200": _json(_ref("Paper"))}, ("404",), params=[PID], auth="optional")},
-        "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, ("404",), params=[PID, LIMIT])},
+        "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, ("404",),
+                                                 params=[PID, LIMIT, ABSTRACTS])},
         "/api/papers/{id}/not-interested": {
             "post": _op("Mark not interested (a negative for your models)", {"200": _json(_ref("NotInterested"))},
                         ("404", "409"), params=[PID], auth="required", changes=True),
             "delete": _op("Undo not interested", {"200": _json(_ref("NotInterested"))}, ("404",), params=[PID],
                           auth="required", changes=True)},
         "/api/search": {"get": _op("Search by keywords or arXiv id", {"200": _json(_object({
-            "papers": {"type": "array", "items": _ref("PaperCard")}, "query": {"type": "string"}}))}, params=[
+            "papers": {"type": "array", "items": _ref("PaperCard")}, "query": {"type": "string"},
+            "message": {"type": ["string", "null"], "description": "why nothing was found, and what to search "
+                        "for instead (a query of only LaTeX math, which the index leaves out)"},
+            "suggestion": {"type": ["string", "null"], "description": "words to search for instead of LaTeX"}},
+            required=["papers", "query"]))}, params=[
             _query("q", "keywords or an arXiv id (1-1000 characters)", {"type": "string", "maxLength": 1000},
                    required=True), LIMIT,
-            _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 10000})])},
+            _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 10000}),
+            _query("from", "YYYY-MM-DD, published on or after", {"type": "string", "format": "date"}),
+            _query("to", "YYYY-MM-DD, published on or before", {"type": "string", "format": "date"}),
+            _query("c", "an arXiv category such as cs.CV (400 if unknown)", CATEGORY), ABSTRACTS])},
         "/api/tags": {"get": _op("Your tags and their papers", {"200": _json(_object({"tags": {
             "type": "array", "items": _object({"name": {"type": "string"}, "count": {"type": "integer"},
                                                "papers": {"type": "array", "items": {"type": "string"}}})}}))},
@@ -186,11 +198,27 @@ SPEC = {
                 "id": {"type": "string"}, "title": {"type": "string"},
                 "authors": {"type": "array", "items": {"type": "string"}},
                 "categories": {"type": "array", "items": {"type": "string"}},
-                "date": {"type": "string", "format": "date"}, "score": {"type": "number"}}),
+                "date": {"type": "string", "format": "date"},
+                "score": {"type": "number", "description": "the raw ranking score (model margin, relevance, or day "
+                          "number); compare within one list only"},
+                "percentile": {"type": ["number", "null"], "description": "recommended feed: the share of the "
+                               "papers your model scored with these filters that this one ranks above (99.5: "
+                               "top 0.5%); null where no model scored the list"},
+                "code_url": {"type": ["string", "null"], "description": "the code repository named in the "
+                             "abstract or comments (GitHub, GitLab, Bitbucket, Codeberg)"},
+                "links": {"type": "array", "items": _object({
+                    "url": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["github", "gitlab", "bitbucket", "codeberg", "huggingface",
+                                                        "project", "web"]}})},
+                "abstract": {"type": "string", "description": "with abstracts=1"}},
+                required=["id", "title", "authors", "categories", "date", "score", "percentile", "code_url",
+                          "links"]),
             "Feed": _object({
                 "papers": {"type": "array", "items": _ref("PaperCard")}, "total": {"type": "integer"},
                 "mode": {"type": "string", "enum": ["rec", "recent", "random"]},
-                "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"}}),
+                "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"},
+                "since": {"type": ["string", "null"], "format": "date",
+                          "description": "window=new: the first day shown (your previous visit, or a week back)"}}),
             "Paper": _object({
                 "id": {"type": "string"}, "version": {"type": "integer"}, "title": {"type": "string"},
                 "abstract": {"type": "string"}, "authors": {"type": "array", "items": {"type": "string"}},
@@ -203,7 +231,7 @@ SPEC = {
                 "tags": {"type": "array", "items": {"type": "string"}, "description": "logged in: your tags"},
                 "not_interested": {"type": "boolean", "description": "logged in"},
                 "why": {"type": ["object", "null"], "description": "logged in, with a model: the best model (tag), "
-                        "its score, and the terms, authors and categories that raised it (authors and categories "
+                        "its score, its percentile among every indexed paper, and the terms, authors and categories that raised it (authors and categories "
                         "with how many of your papers share them)"}},
                 required=["id", "version", "title", "abstract", "authors", "categories", "published", "updated",
                           "top_terms"]),

@@ -12,11 +12,17 @@ from recommender.learning import ranking, service
 from recommender.learning.models import ALL
 from recommender.accounts.users import UserError
 
-from . import feeds
+from recommender.corpus import links
+from recommender.features import text as textfeatures
+
+from . import feeds, feedurls, searchquery
+from .render import linkify, top_percent
 from .auth import users
 from .context import after_library_change, index, library, state
 
 bp = Blueprint("views", __name__)
+bp.add_app_template_filter(linkify)
+bp.add_app_template_filter(top_percent)
 TOP_CATEGORIES = 40
 
 
@@ -69,30 +75,68 @@ def _model_status(lib):
 @bp.get("/")
 def feed():
     idx, lib = index(), library()
-    q = feeds.parse_feed(request.args, idx, lib is not None, api=False)
+    q, short = _feed_query(idx, lib)
+    if short is not None:
+        return redirect(url_for("views.feed") + ("?" + short if short else ""))
     page = feeds.build_feed(idx, q, lib)
-    cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True)
+    cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True,
+                        percentiles=page.percentiles())
     return render_template(
         "feed.html", cards=cards, q=q, page=page, pages=pages(q.page, page.total, q.limit),
-        categories=_categories(idx), windows=list(feeds.WINDOWS), user_tags=sorted(lib.tags) if lib else [],
+        categories=_categories(idx), windows=_windows(lib), user_tags=sorted(lib.tags) if lib else [],
         model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation)
+
+
+def _feed_query(idx, lib):
+    """The feed's query, and the short URL to redirect to (None: this URL is already short).
+
+    A logged-in view notes the visit and, when the URL names no filter, uses the remembered ones;
+    a URL that names filters is remembered. Both are the user's own small row (see ``feedurls``).
+    """
+    args = feedurls.short_args(request.args)
+    previous, named = None, feedurls.names_a_filter(args)
+    if lib is not None:
+        previous = users().record_visit(current_user.id)  # at most one small write every few minutes
+        if not named:
+            args = feedurls.with_prefs(args, users().feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
+                                       idx.category_rows)
+    q = feeds.parse_feed(args, idx, lib is not None, api=False, previous_visit=previous)
+    unknown = [t for t in q.tags if lib is not None and q.mode == "rec" and t not in lib.tags]
+    if unknown:  # before remembering or redirecting anything
+        abort(404, description=f"you have no tag {unknown[0][:40]!r}")
+    if lib is not None and named:
+        prefs = feedurls.prefs_of(q)
+        prefs["t"] = [t for t in prefs["t"] if t in lib.tags]
+        users().set_feed_prefs(current_user.id, prefs)
+    default_mode = "rec" if lib is not None else "recent"
+    short = feedurls.redirect_to(request.args, feedurls.canonical(
+        q, args, default_mode, feeds.default_window(q.mode, lib is not None, api=False)))
+    return q, short
+
+
+def _windows(lib) -> list[tuple[str, str]]:
+    labels = {"new": "since your last visit", "all": "all time"}
+    return [(w, labels.get(w, "past " + w)) for w in feeds.WINDOWS if w != "new" or lib is not None]
 
 
 @bp.get("/search")
 def search():
-    text = request.args.get("q", "").strip()
-    page = feeds._int(request.args, "page", 1, 1, 40)
-    cards, lib = [], library()
-    if text:
+    idx, lib = index(), library()
+    sq = searchquery.parse_search(request.args, idx, api=False)
+    cards, message = [], None
+    if sq.text and textfeatures.latex_only(sq.text):
+        message = searchquery.latex_message(sq.text)
+    elif sq.text:
         try:
-            ids, scores = ranking.search(index(), text, n=feeds.PAGE_SIZE, offset=(page - 1) * feeds.PAGE_SIZE)
+            ids, scores = ranking.search(idx, sq.text, sq.filters, n=sq.limit, offset=sq.offset)
         except ValueError as exc:
             feeds.bad_request(str(exc))
-        if len(ids) == 1 and page == 1 and scores == [1.0] and ids[0] in text:
+        if len(ids) == 1 and sq.page == 1 and scores == [1.0] and ids[0] in sq.text:
             return redirect(url_for("views.paper", raw_id=ids[0]))  # an exact id goes straight to its page
         cards = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None, with_abstract=True)
-    return render_template("search.html", query=text, cards=cards, page_number=page,
-                           user_tags=sorted(lib.tags) if lib else [])
+    return render_template("search.html", query=sq.text, cards=cards, page_number=sq.page, sq=sq, message=message,
+                           latex_words=textfeatures.latex_words(sq.text) if message else "",
+                           categories=_categories(idx), user_tags=sorted(lib.tags) if lib else [])
 
 
 @bp.get("/papers/<path:raw_id>")
@@ -103,9 +147,9 @@ def paper(raw_id: str):
     similar = []
     if in_index:
         ids, scores = ranking.similar(idx, pid, n=10)
-        similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None)
+        similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None, with_abstract=True)
     return render_template(
-        "paper.html", paper=found, top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
+        "paper.html", paper=found, code_url=links.code_url(links.find_links(found.abstract, found.comments)), top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
         why=feeds.explanation(idx, lib, pid) if in_index else None, similar=similar,
         tags=lib.tags_of().get(pid, []) if lib else [], user_tags=sorted(lib.tags) if lib else [],
         not_interested=lib is not None and pid in lib.hidden)

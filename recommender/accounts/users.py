@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 import secrets
 import sqlite3
@@ -25,6 +26,9 @@ TAG_MAX_LENGTH = 40
 _TAG = re.compile(r"[\w][\w .+-]{0,%d}" % (TAG_MAX_LENGTH - 1))
 RESERVED_TAG_PREFIX = "__"  # internal model names such as "__all__" (the whole library) start with it
 SESSION_TOUCH_S = 60
+VISIT_GAP_S = 3600  # an hour without a page view ends a visit
+VISIT_TOUCH_S = 300  # within a visit, the last-seen time is written at most every 5 minutes
+FEED_PREFS_MAX_BYTES = 32768  # 50 tags of 40 characters, escaped, fit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -53,6 +57,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at REAL NOT NULL,
     last_seen REAL
+);
+CREATE TABLE IF NOT EXISTS user_prefs (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    last_seen REAL,
+    previous_visit REAL,
+    feed TEXT
 );
 CREATE TABLE IF NOT EXISTS api_tokens (
     id INTEGER PRIMARY KEY,
@@ -365,6 +375,52 @@ class UserStore:
     def revoke_token(self, user_id: int, token_id: int) -> bool:
         """Revoke one of this user's tokens; another user's token id is simply not found."""
         return self._write("DELETE FROM api_tokens WHERE id = ? AND user_id = ?", (token_id, user_id)).rowcount > 0
+
+    # visits and feed preferences: bookkeeping of the user's own row, cheap enough for a page view
+    def record_visit(self, user_id: int, now: float | None = None) -> float | None:
+        """Note a page view; returns when the user's previous visit ended (None on a first visit).
+
+        A visit is a run of page views less than ``VISIT_GAP_S`` apart. Within one, "since your last
+        visit" keeps meaning the visit before, and the row is written at most every ``VISIT_TOUCH_S``.
+        """
+        now = time.time() if now is None else now
+        row = self.conn.execute("SELECT last_seen, previous_visit FROM user_prefs WHERE user_id = ?",
+                                (user_id,)).fetchone()
+        last_seen = row["last_seen"] if row else None
+        previous = row["previous_visit"] if row else None
+        if last_seen is None or now - last_seen > VISIT_GAP_S:  # a new visit: the last one ended at last_seen
+            previous = last_seen
+            self._write("INSERT INTO user_prefs (user_id, last_seen, previous_visit) VALUES (?, ?, ?) "
+                        "ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                        "previous_visit = excluded.previous_visit", (user_id, now, previous))
+        elif now - last_seen > VISIT_TOUCH_S:
+            self._write("UPDATE user_prefs SET last_seen = ? WHERE user_id = ?", (now, user_id))
+        return previous
+
+    def previous_visit(self, user_id: int) -> float | None:
+        """When the user's previous visit ended, without recording anything (the API's read)."""
+        row = self.conn.execute("SELECT previous_visit FROM user_prefs WHERE user_id = ?", (user_id,)).fetchone()
+        return row["previous_visit"] if row else None
+
+    def feed_prefs(self, user_id: int) -> dict:
+        """The remembered feed filters, as saved (a JSON object of strings and lists); {} if none or unreadable.
+        The caller validates each value against what exists now (a tag may be gone)."""
+        row = self.conn.execute("SELECT feed FROM user_prefs WHERE user_id = ?", (user_id,)).fetchone()
+        try:
+            prefs = json.loads(row["feed"]) if row and row["feed"] else {}
+        except ValueError:
+            return {}
+        return prefs if isinstance(prefs, dict) else {}
+
+    def set_feed_prefs(self, user_id: int, prefs: dict) -> None:
+        """Remember feed filters (written only when they change)."""
+        text = json.dumps(prefs, sort_keys=True, ensure_ascii=True)
+        if len(text) > FEED_PREFS_MAX_BYTES:
+            raise UserError("feed preferences are too large")
+        if self.feed_prefs(user_id) == json.loads(text):
+            return
+        self._write("INSERT INTO user_prefs (user_id, feed) VALUES (?, ?) "
+                    "ON CONFLICT(user_id) DO UPDATE SET feed = excluded.feed", (user_id, text))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -34,6 +34,27 @@ def preprocess(text: str) -> str:
     return _LATEX.sub(" ", text).lower()
 
 
+_WORD = re.compile(TOKEN_PATTERN)
+_LATEX_MARKUP = re.compile(r"[\\$^_{}]")
+# Commands that only format (their argument is what a reader would search for).
+_FORMATTING = frozenset("""mathbb mathrm mathbf mathcal mathit mathsf mathtt mathfrak boldsymbol bm text textbf
+textit emph operatorname left right big bigg frac dfrac tfrac sqrt hat tilde bar vec dot ddot overline
+underline widehat widetilde displaystyle limits cdot cdots ldots dots quad qquad""".split())
+
+
+def latex_only(query: str) -> bool:
+    """True when ``query`` has LaTeX markup and nothing the index has words for (``$\\alpha$``,
+    ``\\mathbb{R}``, ``$x^2$``): the features strip LaTeX, so such a query can only find nothing."""
+    return bool(_LATEX_MARKUP.search(query or "")) and not _WORD.search(preprocess(query or ""))
+
+
+def latex_words(query: str) -> str:
+    """Words to search for instead of a LaTeX-only query: its command names, formatting left out
+    (``$\\alpha$`` gives ``alpha``, ``\\mathbb{R}`` gives nothing)."""
+    names = [m[1:] for m in re.findall(r"\\[a-zA-Z]+", query or "")]
+    return " ".join(dict.fromkeys(n for n in names if n not in _FORMATTING and len(n) > 1))
+
+
 def text_vectorizer(params, vocabulary=None) -> TfidfVectorizer:
     """The TF-IDF vectorizer for ``params`` (a :class:`~recommender.features.FeatureParams`).
 

@@ -80,10 +80,32 @@
       }).catch(function (e) { say(e.message, "error"); });
   }
 
+  // Abstracts show their first lines; a click on them or on "more" (or "o" on the current paper) expands.
+  function expand(box, open) {
+    if (!box) { return; }
+    open = open === undefined ? !box.classList.contains("open") : open;
+    box.classList.toggle("open", open);
+    var more = box.querySelector(".more");
+    if (more) { more.setAttribute("aria-expanded", open ? "true" : "false"); more.textContent = open ? "less" : "more"; }
+  }
+
+  function markShortAbstracts() {
+    // "more" only where the clamp hides something (measured after KaTeX has set the math).
+    document.querySelectorAll(".abstract:not(.open) .clamp").forEach(function (p) {
+      var more = p.parentNode.querySelector(".more");
+      if (more) { more.hidden = p.scrollHeight <= p.clientHeight + 2; }
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var t = event.target;
     if (t.matches(".tag-toggle")) { toggle(t); }
     else if (t.matches(".not-interested")) { notInterested(t); }
+    else if (t.matches(".abstract .more")) { event.preventDefault(); expand(t.closest(".abstract")); }
+    else if (t.closest(".abstract .clamp") && !t.closest("a") && !window.getSelection().toString()) {
+      var box = t.closest(".abstract");
+      if (!box.classList.contains("open")) { expand(box, true); }
+    }
   });
 
   document.addEventListener("submit", function (event) {
@@ -98,15 +120,21 @@
     filters.addEventListener("change", function () { filters.requestSubmit(); });
   }
 
-  // Keyboard: j/k move between papers, / focuses search.
+  // Keyboard: j/k move between papers, o opens or closes the current paper's abstract, / focuses search.
   document.addEventListener("keydown", function (event) {
     var el = event.target;
-    if (el.matches("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (el.matches("input, textarea, select, [contenteditable]") || el.isContentEditable ||
+        event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (event.key === "/") { event.preventDefault(); document.getElementById("q").focus(); return; }
-    if (event.key !== "j" && event.key !== "k") { return; }
+    if (event.key !== "j" && event.key !== "k" && event.key !== "o") { return; }
     var cards = Array.prototype.slice.call(document.querySelectorAll(".card:not(.gone)"));
     if (!cards.length) { return; }
     var i = cards.indexOf(document.activeElement.closest ? document.activeElement.closest(".card") : null);
+    if (event.key === "o") {
+      if (i < 0) { i = 0; cards[0].focus(); }
+      expand(cards[i].querySelector(".abstract"));
+      return;
+    }
     i = event.key === "j" ? Math.min(cards.length - 1, i + 1) : Math.max(0, i - 1);
     cards[i].focus();
     cards[i].scrollIntoView({block: "nearest"});
@@ -125,6 +153,7 @@
       });
     });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", renderMath); }
-  else { renderMath(); }
+  function ready() { renderMath(); markShortAbstracts(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", ready); }
+  else { ready(); }
 })();
