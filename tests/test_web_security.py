@@ -57,7 +57,7 @@ def user_with_everything(client, app) -> dict:
     wait(app)
     assert client.get("/api/me").json["model"]["up_to_date"] is True
     return {"token": token, "raw_id": PID, "tag": "mine", "token_id": created["id"], "secret": created["token"],
-            "filename": "app.js"}
+            "filename": "app.js", "ext": "bib"}
 
 
 # CSRF -----------------------------------------------------------------------
@@ -106,7 +106,8 @@ def test_anonymous_posts_need_csrf_too(client, app, web_settings):
 # GET never changes state ----------------------------------------------------
 def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     values = user_with_everything(client, app)
-    queries = {"views.search": {"q": "galaxy"}, "api.search": {"q": "galaxy"}}
+    queries = {"views.search": {"q": "galaxy"}, "api.search": {"q": "galaxy"},
+               "exports.api_export": {"format": "bibtex", "tag": "mine"}}
     before = everything(web_settings)
     crawled = []
     for rule in app.url_map.iter_rules():
@@ -125,7 +126,7 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     wait(app)
     assert everything(web_settings) == before
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
-            "api.tags", "api.similar", "static"} <= set(crawled)
+            "api.tags", "api.similar", "static", "exports.download", "exports.api_export"} <= set(crawled)
 
 
 # IDOR -----------------------------------------------------------------------

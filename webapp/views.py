@@ -12,7 +12,7 @@ from recommender.learning import ranking, service
 from recommender.learning.models import ALL
 from recommender.accounts.users import UserError
 
-from . import feeds
+from . import feeds, fetching
 from .auth import users
 from .context import after_library_change, index, library, state
 
@@ -83,6 +83,12 @@ def search():
     text = request.args.get("q", "").strip()
     page = feeds._int(request.args, "page", 1, 1, 40)
     cards, lib = [], library()
+    wanted = fetching.query_id(text)
+    if wanted is not None:
+        if wanted in state().papers:  # indexed or not (fetched since the last compute): its page
+            return redirect(url_for("views.paper", raw_id=wanted))
+        return render_template("search.html", query=text, cards=[], page_number=1, fetch_offer=wanted,
+                               user_tags=sorted(lib.tags) if lib else [])
     if text:
         try:
             ids, scores = ranking.search(index(), text, n=feeds.PAGE_SIZE, offset=(page - 1) * feeds.PAGE_SIZE)
@@ -105,7 +111,7 @@ def paper(raw_id: str):
         ids, scores = ranking.similar(idx, pid, n=10)
         similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None)
     return render_template(
-        "paper.html", paper=found, top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
+        "paper.html", paper=found, in_index=in_index, top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
         why=feeds.explanation(idx, lib, pid) if in_index else None, similar=similar,
         tags=lib.tags_of().get(pid, []) if lib else [], user_tags=sorted(lib.tags) if lib else [],
         not_interested=lib is not None and pid in lib.hidden)
@@ -142,6 +148,19 @@ def delete_tag(tag: str):
         abort(404, description=f"You have no tag {tag[:40]!r}.")
     after_library_change()
     flash(f"Deleted tag {tag!r}.", "ok")
+    return redirect(url_for("views.library_page"))
+
+
+@bp.post("/library/tags/<tag>/remove")
+@login_required
+def remove_from_tag(tag: str):
+    """Take one paper (form field ``id``) out of one tag; the last paper's removal ends the tag."""
+    pid = feeds.paper_id(request.form.get("id", ""))
+    if pid not in library().tags.get(tag, ()):
+        abort(404, description=f"{pid} is not in your tag {tag[:40]!r}.")
+    service.untag(users(), current_user.user, tag, [pid])
+    after_library_change()
+    flash(f"Removed {pid} from {tag!r}.", "ok")
     return redirect(url_for("views.library_page"))
 
 
