@@ -57,7 +57,7 @@ def user_with_everything(client, app) -> dict:
     wait(app)
     assert client.get("/api/me").json["model"]["up_to_date"] is True
     return {"token": token, "raw_id": PID, "tag": "mine", "token_id": created["id"], "secret": created["token"],
-            "filename": "app.js", "ext": "bib"}
+            "filename": "app.js"}
 
 
 # CSRF -----------------------------------------------------------------------
@@ -126,7 +126,8 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     wait(app)
     assert everything(web_settings) == before
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
-            "api.tags", "api.similar", "static", "exports.download", "exports.api_export"} <= set(crawled)
+            "api.tags", "api.similar", "static", "exports.download_bib", "exports.download_json", "exports.download_csv",
+            "exports.api_export"} <= set(crawled)
 
 
 # IDOR -----------------------------------------------------------------------

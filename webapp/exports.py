@@ -32,13 +32,15 @@ def _download(fmt: str):
     return response
 
 
-@login_required
-def download(ext: str):
-    return _download(BY_EXTENSION[ext])
+def _route(ext: str):
+    @login_required
+    def download():
+        return _download(BY_EXTENSION[ext])
+    return download
 
 
-for _ext in BY_EXTENSION:  # one plain rule per file name: /library/export.bib, .json, .csv
-    bp.add_url_rule(f"/library/export.{_ext}", "download", download, methods=["GET"], defaults={"ext": _ext})
+for _ext in BY_EXTENSION:  # one plain rule (and endpoint) per file: exports.download_bib -> /library/export.bib
+    bp.add_url_rule(f"/library/export.{_ext}", f"download_{_ext}", _route(_ext), methods=["GET"])
 
 
 @bp.get("/api/library/export")
