@@ -54,6 +54,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
     Setting("fetch_timeout", 30.0, "Timeout in seconds for each arXiv API HTTP request."),
     Setting("fetch_retries", 4, "Retries with exponential backoff for a failed arXiv API request."),
+    Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "The arXiv API endpoint `fetch` and the web app's \"fetch from arXiv\" query (tests point it at a local server)."),
     Setting("secret_key", "", "Flask secret key. Required when serving in production; dev mode stores one in the instance folder."),
 )
 
@@ -97,6 +98,7 @@ class Settings:
     fetch_delay: float
     fetch_timeout: float
     fetch_retries: int
+    arxiv_api_url: str
     secret_key: str
 
     @property
@@ -144,6 +146,9 @@ def load_settings(environ=None, **overrides) -> Settings:
         if raw is None:
             raw = environ.get(s.env, s.default)
         values[s.name] = _coerce(s, raw)
+    if not values["arxiv_api_url"].startswith(("https://", "http://")):
+        raise ValueError(f"setting arxiv_api_url (PAPERFEED_ARXIV_API_URL) must be an http(s) URL, "
+                         f"got {values['arxiv_api_url']!r}")
     for key in ("data_dir", "models_dir"):
         values[key] = Path(values[key]).expanduser().resolve()
     return Settings(**values)

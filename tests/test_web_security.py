@@ -106,7 +106,8 @@ def test_anonymous_posts_need_csrf_too(client, app, web_settings):
 # GET never changes state ----------------------------------------------------
 def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     values = user_with_everything(client, app)
-    queries = {"views.search": {"q": "galaxy"}, "api.search": {"q": "galaxy"}}
+    queries = {"views.search": {"q": "galaxy"}, "api.search": {"q": "galaxy"},
+               "exports.api_export": {"format": "bibtex", "tag": "mine"}}
     before = everything(web_settings)
     crawled = []
     for rule in app.url_map.iter_rules():
@@ -128,7 +129,8 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     assert {row[0] for row in after[0].get("user_prefs", [])} <= {1}
     assert _without_visits(after) == _without_visits(before)
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
-            "api.tags", "api.similar", "static"} <= set(crawled)
+            "api.tags", "api.similar", "static", "exports.download_bib", "exports.download_json", "exports.download_csv",
+            "exports.api_export"} <= set(crawled)
 
 
 def _without_visits(snapshot: tuple) -> tuple:

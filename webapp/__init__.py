@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from recommender.settings import Settings, load_settings
 
-from . import api, auth, errors, feeds, views
+from . import api, auth, errors, exports, feeds, fetching, views
 from .state import AppState
 
 
@@ -74,10 +74,13 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     app.extensions["paperfeed"] = AppState(settings)
     app.before_request(feeds.check_request_input)  # first: no handler sees undecodable input
     auth.init_app(app)
+    fetching.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(exports.bp)
+    app.register_blueprint(fetching.bp)
     return app
 
 

@@ -51,6 +51,7 @@ ERROR_RESPONSES = {
     "429": _error("Too many password attempts for this account or from this address", headers={
         "Retry-After": {"description": "seconds until the next attempt is allowed",
                         "schema": {"type": "integer", "minimum": 1}}}),
+    "502": _error("arXiv could not be reached or failed to answer; nothing was saved"),
     "503": _error("The server cannot serve this now: no papers indexed yet, or its storage is damaged, "
                   "locked, read-only or full"),
 }
@@ -68,6 +69,22 @@ ABSTRACTS = _query("abstracts", "1 to include each paper's abstract in the list 
                    {"type": "string", "enum": ["0", "1", "true", "false"]})
 CATEGORY = {"type": "string", "maxLength": 40}
 OK = _json(_object({"ok": {"type": "boolean"}}))
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds until the next attempt is allowed",
+                               "schema": {"type": "integer", "minimum": 1}}}
+EXPORT_TYPES = {"application/x-bibtex": {"schema": {"type": "string"}},
+                "application/vnd.citationstyles.csl+json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}}}
+
+
+def _fetch_op() -> dict:
+    op = _op("Fetch a paper the store lacks from arXiv (at most 20 an hour per user and 30 per address)",
+             {"200": _json(_ref("Fetched"))}, ("404", "429", "502"), params=[PID], auth="required", changes=True)
+    op["responses"]["404"] = _error("arXiv has no such paper")
+    op["responses"]["429"] = _error("Too many fetches from arXiv by this user or from this address",
+                                    headers=RETRY_AFTER)
+    return op
 
 
 def _body(schema: dict) -> dict:
@@ -134,6 +151,16 @@ SPEC = {
                         ("404", "409"), params=[PID], auth="required", changes=True),
             "delete": _op("Undo not interested", {"200": _json(_ref("NotInterested"))}, ("404",), params=[PID],
                           auth="required", changes=True)},
+        "/api/papers/{id}/fetch": {"post": _fetch_op()},
+        "/api/library/export": {"get": _op(
+            "Your library, or one tag, as BibTeX, CSL JSON or CSV (the file, with Content-Disposition: attachment)",
+            {"200": {"description": "The export; X-Paperfeed-Missing counts papers exported with id and URL only "
+                                    "(tagged, but not in the paper store)", "content": EXPORT_TYPES}},
+            ("404",), auth="required", params=[
+                _query("format", "bibtex, csljson or csv", {"type": "string", "enum": ["bibtex", "csljson", "csv"]},
+                       required=True),
+                _query("tag", "export only this tag (404 if you have no such tag); none means every paper of "
+                              "every tag, once")])},
         "/api/search": {"get": _op("Search by keywords or arXiv id", {"200": _json(_object({
             "papers": {"type": "array", "items": _ref("PaperCard")}, "query": {"type": "string"},
             "message": {"type": ["string", "null"], "description": "why nothing was found, and what to search "
@@ -235,6 +262,9 @@ SPEC = {
                         "with how many of your papers share them)"}},
                 required=["id", "version", "title", "abstract", "authors", "categories", "published", "updated",
                           "top_terms"]),
+            "Fetched": _object({"id": {"type": "string"}, "fetched": {"type": "boolean", "description":
+                                "false when the paper was in the store already (nothing was asked of arXiv)"},
+                                "added": {"type": "integer"}, "updated": {"type": "integer"}}),
             "NotInterested": _object({"id": {"type": "string"}, "not_interested": {"type": "boolean"}}),
             "TagChange": _object({
                 "tag": {"type": "string"}, "id": {"type": "string"}, "changed": {"type": "boolean"},

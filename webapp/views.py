@@ -15,7 +15,7 @@ from recommender.accounts.users import UserError
 from recommender.corpus import links
 from recommender.features import text as textfeatures
 
-from . import feeds, feedurls, searchquery
+from . import feeds, feedurls, fetching, searchquery
 from .render import linkify, top_percent
 from .auth import users
 from .context import after_library_change, index, library, state
@@ -123,6 +123,13 @@ def _windows(lib) -> list[tuple[str, str]]:
 def search():
     idx, lib = index(), library()
     sq = searchquery.parse_search(request.args, idx, api=False)
+    user_tags = sorted(lib.tags) if lib else []
+    wanted = fetching.query_id(sq.text)
+    if wanted is not None:
+        if wanted in state().papers:  # indexed or not (fetched since the last compute): its page
+            return redirect(url_for("views.paper", raw_id=wanted))
+        return render_template("search.html", query=sq.text, cards=[], page_number=1, sq=sq, fetch_offer=wanted,
+                               categories=_categories(idx), user_tags=user_tags)
     cards, message = [], None
     if sq.text and textfeatures.latex_only(sq.text):
         message = searchquery.latex_message(sq.text)
@@ -149,7 +156,9 @@ def paper(raw_id: str):
         ids, scores = ranking.similar(idx, pid, n=10)
         similar = feeds.cards(state().papers, ids, scores, lib.tags_of() if lib else None, with_abstract=True)
     return render_template(
-        "paper.html", paper=found, code_url=links.code_url(links.find_links(found.abstract, found.comments)), top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
+        "paper.html", paper=found, in_index=in_index,
+        code_url=links.code_url(links.find_links(found.abstract, found.comments)),
+        top_terms=ranking.top_terms(idx, pid, 12) if in_index else [],
         why=feeds.explanation(idx, lib, pid) if in_index else None, similar=similar,
         tags=lib.tags_of().get(pid, []) if lib else [], user_tags=sorted(lib.tags) if lib else [],
         not_interested=lib is not None and pid in lib.hidden)
@@ -186,6 +195,19 @@ def delete_tag(tag: str):
         abort(404, description=f"You have no tag {tag[:40]!r}.")
     after_library_change()
     flash(f"Deleted tag {tag!r}.", "ok")
+    return redirect(url_for("views.library_page"))
+
+
+@bp.post("/library/tags/<tag>/remove")
+@login_required
+def remove_from_tag(tag: str):
+    """Take one paper (form field ``id``) out of one tag; the last paper's removal ends the tag."""
+    pid = feeds.paper_id(request.form.get("id", ""))
+    if pid not in library().tags.get(tag, ()):
+        abort(404, description=f"{pid} is not in your tag {tag[:40]!r}.")
+    service.untag(users(), current_user.user, tag, [pid])
+    after_library_change()
+    flash(f"Removed {pid} from {tag!r}.", "ok")
     return redirect(url_for("views.library_page"))
 
 

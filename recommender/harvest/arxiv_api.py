@@ -37,6 +37,7 @@ DEFAULT_CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.NE", "stat.ML")
 PAGE_SIZE = 100
 BACKOFF_BASE_S = 5.0
 MAX_WAIT_S = 300.0
+API_URL = "https://export.arxiv.org/api/query"  # the default of the arxiv_api_url setting
 USER_AGENT = f"paperfeed (arxiv.py/{arxiv.__version__})"
 
 _CATEGORY = re.compile(r"[a-z-]+(?:\.[A-Za-z-]+)?", re.ASCII)
@@ -197,11 +198,11 @@ def category_search(categories: Iterable[str] = DEFAULT_CATEGORIES, max_results:
                         sort_by=arxiv.SortCriterion.SubmittedDate, sort_order=arxiv.SortOrder.Descending)
 
 
-def page_url(search: arxiv.Search, start: int, page_size: int) -> str:
-    """The API URL for one page, encoded exactly as ``arxiv.Client`` does."""
+def page_url(search: arxiv.Search, start: int, page_size: int, api_url: str = API_URL) -> str:
+    """The API URL for one page, encoded exactly as ``arxiv.Client`` does (at ``api_url``)."""
     args = search._url_args()
     args.update(start=str(start), max_results=str(page_size))
-    return arxiv.Client.query_url_format.format(urlencode(args))
+    return f"{api_url}?{urlencode(args)}"
 
 
 def paper_from_result(result: arxiv.Result) -> Paper:
@@ -328,13 +329,14 @@ class ArxivFetcher:
     timeout : seconds for each HTTP request.
     retries : extra attempts for a failed request or broken page.
     page_size : entries asked for per request.
+    api_url : the API endpoint (the ``arxiv_api_url`` setting).
     sleep, clock : injectable for tests.
     """
 
     def __init__(self, session: requests.Session, *, delay: float = 3.0, timeout: float = 30.0,
                  retries: int = 4, page_size: int = PAGE_SIZE, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
-        self.session, self.timeout, self.page_size = session, timeout, page_size
+                 clock: Callable[[], float] = time.monotonic, api_url: str = API_URL):
+        self.session, self.timeout, self.page_size, self.api_url = session, timeout, page_size, api_url
         self.retries = max(0, int(retries))
         self.limiter = RateLimiter(delay, clock=clock, sleep=sleep)
 
@@ -366,7 +368,7 @@ class ArxivFetcher:
         result, start, limit = FetchResult(), 0, search.max_results
         try:
             while limit is None or start < limit:
-                total, entries = self.fetch_page(page_url(search, start, self.page_size), start)
+                total, entries = self.fetch_page(page_url(search, start, self.page_size, self.api_url), start)
                 entries = entries if limit is None else entries[:limit - start]
                 reached_since = self._commit(store, entries, since, result)
                 result.pages += 1
@@ -413,7 +415,8 @@ def fetch_new(store: PaperStore, settings, categories: Iterable[str] = DEFAULT_C
     session = requests.Session() if own else session
     try:
         fetcher = ArxivFetcher(session, delay=settings.fetch_delay, timeout=settings.fetch_timeout,
-                               retries=settings.fetch_retries, sleep=sleep)
+                               retries=settings.fetch_retries, sleep=sleep,
+                               api_url=getattr(settings, "arxiv_api_url", API_URL))
         return fetcher.fetch(store, search, since=since, progress=progress)
     finally:
         if own:
@@ -435,7 +438,8 @@ def fetch_ids(store: PaperStore, settings, ids: Iterable[str], *, session: reque
     total = FetchResult()
     try:
         fetcher = ArxivFetcher(session, delay=settings.fetch_delay, timeout=settings.fetch_timeout,
-                               retries=settings.fetch_retries, sleep=sleep)
+                               retries=settings.fetch_retries, sleep=sleep,
+                               api_url=getattr(settings, "arxiv_api_url", API_URL))
         for start in range(0, len(wanted), ID_BATCH):
             batch = wanted[start:start + ID_BATCH]
             try:

@@ -36,6 +36,8 @@ FEED = ["mode", "tag", "since", "until", "window", "category", "hide_tagged"]
 QUERY_NAMES = {
     "views.feed": FEED + ["page"], "api.feed": FEED + ["limit", "offset"], "views.search": ["q", "page"],
     "api.search": ["q", "limit", "offset"], "api.similar": ["limit"], "auth.login": ["next"],
+    "exports.api_export": ["format", "tag"],
+    **{f"exports.download_{ext}": ["tag"] for ext in ("bib", "json", "csv")},
     **{endpoint: ["x"] for endpoint in ("static", "auth.register", "auth.account", "views.paper",
                                         "views.library_page", "api.openapi", "api.csrf_token", "api.me",
                                         "api.paper", "api.tags", "api.tokens")},
