@@ -105,7 +105,7 @@ def find_arxiv_id(text: str) -> tuple[str, int | None] | None:
     text = text[:4000]  # a field that long is no citation; bound the regex work
     bad = None
     for match in _MARKERS.finditer(text):
-        cand = match["cand"].rstrip(".")
+        cand = match["cand"].removesuffix(".pdf").rstrip(".")
         try:
             return parse_arxiv_id(cand)
         except InvalidArxivId as exc:

@@ -72,6 +72,11 @@ def decode(data: bytes | str, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise FormatError(f"the file is {_size(len(data))}; imports take at most {_size(max_bytes)}: "
                           "split the export (e.g. one collection at a time)")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (some Windows exports)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise FormatError("the file starts like UTF-16 but is not: export it again as UTF-8") from None
     if data.startswith(b"%PDF") or data.startswith(b"PK\x03\x04") or b"\x00" in data[:8192]:
         raise FormatError("this is a binary file (a PDF, a zip or similar), not a library export: export BibTeX, "
                           "CSL JSON or Zotero RDF from your reference manager, or a text file of arXiv ids")
@@ -98,11 +103,12 @@ def detect(text: str, hint: str | None = None) -> str:
         return "zotero-rdf"
     if any(m.group(1).lower() not in _BIB_COMMENTS for m in _BIB_START.finditer(text)):
         return "bibtex"
-    if hint in ("ids", "bibtex"):
-        return hint
     lines = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
-    if lines and any(_line_id(ln)[0] for ln in lines):
+    if hint == "ids" or (lines and any(_line_id(ln)[0] for ln in lines)):
         return "ids"
+    if hint == "bibtex":
+        raise FormatError("this .bib file holds no BibTeX entries (an entry starts with @article{key, ...): "
+                          "export BibTeX again from your reference manager")
     raise FormatError("this file is not BibTeX, CSL JSON, Zotero RDF or a list of arXiv ids: export your library "
                       "as BibTeX (.bib), CSL JSON (.json) or Zotero RDF (.rdf), or give one arXiv id or URL a line")
 
@@ -230,8 +236,11 @@ def parse_bibtex(text: str, max_entries: int) -> list[Entry]:
 def _bib_entry(entry) -> Entry:
     fields = {}
     for field in entry.fields:
-        if isinstance(field.value, str):
-            fields.setdefault(field.key.lower(), field.value)
+        if isinstance(field.value, str):  # a duplicate's fields keep their enclosing braces or quotes
+            value = field.value.strip()
+            if len(value) > 1 and (value[0], value[-1]) in (("{", "}"), ('"', '"')):
+                value = value[1:-1]
+            fields.setdefault(field.key.lower(), value)
     prefix = (fields.get("archiveprefix") or fields.get("eprinttype") or "arxiv").strip().lower()
     explicit = [(k, fields[k]) for k in _BIB_EXPLICIT if k in fields and (k != "eprint" or prefix == "arxiv")]
     marked = [(k, fields[k]) for k in _BIB_MARKED if k in fields]
