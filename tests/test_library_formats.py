@@ -165,11 +165,19 @@ def test_forcing_a_format():
     (b'"just a string"', "not BibTeX"),
     (b"<html><body>Not found</body></html>", "no Zotero items"),
     (b"<rdf:RDF><unclosed>", "not a readable RDF/XML"),
-    (b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]><rdf:RDF>&a;</rdf:RDF>", "RDF"),
+    (b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]><rdf:RDF>&a;</rdf:RDF>", "declares a DOCTYPE"),
+    (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a0 "lol">' + b"".join(
+        b'<!ENTITY a%d "' % i + b"&a%d;" % (i - 1) * 10 + b'">' for i in range(1, 10)) + b"]><r>&a9;</r>",
+     "declares a DOCTYPE"),  # billion laughs
 ])
 def test_a_bad_file_is_one_clear_error(data, message):
     with pytest.raises(FormatError, match=message):
         formats.parse(data)
+
+
+def test_braces_nested_thousands_deep_are_refused_quickly():
+    with pytest.raises(FormatError, match=r"braces nest \d+ deep in the entry at line 2"):
+        formats.parse(b"@misc{ok, title={x}}\n@misc{a, title={" + b"{x" * 100_000 + b"}")
 
 
 def test_a_file_over_the_size_limit_is_refused_before_parsing():

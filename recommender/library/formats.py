@@ -12,9 +12,11 @@ rdflib for RDF/XML, the standard library for JSON.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from recommender.corpus.ids import InvalidArxivId, find_arxiv_id, find_bare_arxiv_id, parse_arxiv_id
@@ -25,6 +27,7 @@ EXTENSIONS = {".bib": "bibtex", ".bibtex": "bibtex", ".json": "csl-json", ".rdf"
 MAX_TITLE = 300
 MAX_KEY = 120
 MAX_JSON_DEPTH = 20
+MAX_BRACE_DEPTH = 64  # real BibTeX nests a few levels; bibtexparser takes seconds on thousands
 
 _BIB_START = re.compile(r"^[ \t]*@[ \t]*([A-Za-z]+)[ \t]*[{(]", re.MULTILINE)
 _BIB_COMMENTS = {"comment", "string", "preamble"}
@@ -211,6 +214,10 @@ def parse_bibtex(text: str, max_entries: int) -> list[Entry]:
         raise _too_many(n, max_entries)
     if n == 0:
         raise FormatError("no BibTeX entries found (an entry starts with @article{key, ...)")
+    depth, line = _brace_depth(text)
+    if depth > MAX_BRACE_DEPTH:
+        raise FormatError(f"braces nest {depth} deep in the entry at line {line} (real exports nest a few levels; "
+                          f"at most {MAX_BRACE_DEPTH}): not an export Paperfeed can read")
     logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # it logs every failed block; we report them
     library = bibtexparser.parse_string(text)
     blocks = sorted([*library.entries, *library.failed_blocks], key=lambda b: b.start_line or 0)
@@ -233,6 +240,21 @@ def parse_bibtex(text: str, max_entries: int) -> list[Entry]:
     return out
 
 
+def _brace_depth(text: str) -> tuple[int, int]:
+    """(deepest brace nesting within one entry, that entry's line), in numpy: no Python loop per character."""
+    import numpy as np
+
+    starts = [m.start() for m in _BIB_START.finditer(text)] + [len(text)]
+    worst, where = 0, 0
+    for a, b in zip(starts, starts[1:]):
+        chunk = np.frombuffer(text[a:b].encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        if chunk.size:
+            depth = int(np.cumsum((chunk == 123).astype(np.int32) - (chunk == 125)).max())
+            if depth > worst:
+                worst, where = depth, a
+    return worst, text.count("\n", 0, where) + 1
+
+
 def _bib_entry(entry) -> Entry:
     fields = {}
     for field in entry.fields:
@@ -248,16 +270,32 @@ def _bib_entry(entry) -> Entry:
     return _entry(entry.key, latex_to_text(fields.get("title", "")), explicit, marked, [g for g in groups if g])
 
 
-def latex_to_text(value: str) -> str:
-    """A LaTeX title made readable: ``{\\"o}`` -> ö, ``\\&`` -> &, braces gone, ``$\\times$`` -> ×."""
-    if not value or ("\\" not in value and "{" not in value and "$" not in value):
-        return value
-    try:
-        from pylatexenc.latex2text import LatexNodes2Text
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "r": "\u030a"}
+_ACCENT = re.compile(r"\{?\\([\"'`^~=.]|[cvuHr](?= |\{))\s*\{?([A-Za-z])\}?\}?")
+_ESCAPED = re.compile(r"\\([&%$#_{}])")
 
-        return LatexNodes2Text(math_mode="text").latex_to_text(value[:2000])
+
+def latex_to_text(value: str) -> str:
+    """A LaTeX title made readable: ``{\\"o}`` -> ö, ``\\&`` -> &, braces gone, ``$\\times$`` -> ×.
+
+    The common forms (accents, escaped characters, case-protecting braces) are done here; pylatexenc (slow:
+    milliseconds a title) only sees titles with other macros or math."""
+    text = _ESCAPED.sub(r"\1", _ACCENT.sub(lambda m: unicodedata.normalize(
+        "NFC", m[2] + _ACCENTS[m[1]]), value)) if "\\" in value else value
+    if "\\" not in text and "$" not in text:
+        return text.replace("{", "").replace("}", "")
+    try:  # the original: pylatexenc knows that \% is a percent sign and % a comment
+        return _latex_decoder().latex_to_text(value[:2000])
     except Exception:  # noqa: BLE001 -- pylatexenc on hostile input: show the raw title rather than fail
         return value.replace("{", "").replace("}", "")
+
+
+@functools.lru_cache(maxsize=1)
+def _latex_decoder():
+    from pylatexenc.latex2text import LatexNodes2Text  # bibtexparser's own LaTeX dependency
+
+    return LatexNodes2Text(math_mode="text")
 
 
 # --- CSL JSON --------------------------------------------------------------------------------
@@ -326,6 +364,9 @@ def parse_zotero_rdf(text: str, max_entries: int) -> list[Entry]:
     import rdflib
     from rdflib import Literal, Namespace, URIRef
 
+    if re.search(r"<!(?:DOCTYPE|ENTITY)", text, re.IGNORECASE):
+        # Zotero never writes one; entity expansion ("billion laughs") is a way to exhaust memory.
+        raise FormatError("this RDF declares a DOCTYPE or entities, which Zotero RDF never does: refused")
     graph = rdflib.Graph()
     try:
         graph.parse(data=text, format="xml")
