@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from recommender.accounts.users import TAG_MAX_LENGTH, RESERVED_TAG_PREFIX, User, UserStore, validate_tag
+from recommender.accounts.users import (TAG_MAX_LENGTH, RESERVED_TAG_PREFIX, LimitExceeded, User, UserStore,
+                                        validate_tag)
 from recommender.corpus.store import PaperStore
 from recommender.harvest.arxiv_api import FetchError, FetchResult, Offline
 
@@ -150,7 +151,14 @@ def _tag(report: ImportReport, users: UserStore, user: User, entries: list[Entry
                 plan.setdefault(col, []).append(entry.arxiv_id)
     plan = {t: list(dict.fromkeys(ids)) for t, ids in plan.items() if ids}
     report.tag_sizes = {t: len(ids) for t, ids in plan.items()}
-    report.tagged = users.add_tag_sets(user.id, plan) if plan else {}
+    try:
+        report.tagged = users.add_tag_sets(user.id, plan) if plan else {}
+    except LimitExceeded as exc:
+        if len(plan) > 1:  # the collections made the tags: say how to import without them
+            raise LimitExceeded(f"{exc}. This import would use {len(plan)} tags ({len(plan) - 1} from the file's "
+                                "collections); nothing was tagged. Import without collections as tags, or split "
+                                "the file") from None
+        raise
 
 
 def arxiv_fetch(store: PaperStore, settings, *, session=None, sleep=time.sleep, progress=None) -> Fetch:
