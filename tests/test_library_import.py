@@ -316,3 +316,23 @@ def test_tag_offline_tags_the_known_and_exits_1(stores, settings, capsys):
     stores[0].close()
     code, out, err = run_cli(["tag", "alice", "t", "2503.15783", "2101.00001"], settings, capsys)
     assert code == 1 and "tagged 1 paper(s)" in out and "not tagged: 2101.00001: could not fetch (offline" in out
+
+
+def test_add_tag_sets_is_one_transaction_across_tags(settings):
+    with UserStore(settings.users_path, Limits(tags=5, papers_per_tag=2)) as users:
+        uid = users.add_user("bob", "x").id
+        assert users.add_tag_sets(uid, {"a": ["2503.15783"], " b ": ["2503.17662", "2503.18432"]}) == {"a": 1, "b": 2}
+        version = users.get_user_by_id(uid).tags_version
+        with pytest.raises(LimitExceeded, match="'a' would have 3"):
+            users.add_tag_sets(uid, {"c": ["2503.15783"], "a": ["2503.17662", "2503.18432"]})
+        assert {t: sorted(ids) for t, ids in users.tags(uid).items()} == {
+            "a": ["2503.15783"], "b": ["2503.17662", "2503.18432"]}  # no "c", no more "a"
+        assert users.get_user_by_id(uid).tags_version == version
+        assert users.add_tag_sets(uid, {"a": ["2503.15783"]}) == {"a": 0}
+        assert users.get_user_by_id(uid).tags_version == version  # nothing new: no bump
+
+
+@pytest.mark.parametrize("name,tag", [("Games / RL", "Games - RL"), ("  ML: vision & language ", "ML- vision - language"),
+                                      ("__all__", "all__"), ("///", None), ("x" * 80, "x" * 40), ("Übersicht", "Übersicht")])
+def test_collection_names_become_valid_tags(name, tag):
+    assert importing.collection_tag(name) == tag
