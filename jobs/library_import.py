@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
 
 def _read(path: str, limit: int) -> bytes:
     if path == "-":
-        return sys.stdin.buffer.read(limit + 1)
+        stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin (tests, some wrappers) has no buffer
+        return stream.read(limit + 1) if stream is not None else sys.stdin.read(limit + 1).encode("utf-8")
     with open(path, "rb") as handle:  # read one byte past the limit: a huge file is refused, not loaded
         return handle.read(limit + 1)
 

@@ -336,3 +336,14 @@ def test_add_tag_sets_is_one_transaction_across_tags(settings):
                                       ("__all__", "all__"), ("///", None), ("x" * 80, "x" * 40), ("Übersicht", "Übersicht")])
 def test_collection_names_become_valid_tags(name, tag):
     assert importing.collection_tag(name) == tag
+
+
+def test_cli_reads_stdin_and_a_forced_format(stores, settings, capsys, monkeypatch):
+    stores[0].close()
+    code, out, _ = run_cli(["library", "import", "alice", "-", "--tag", "piped", "--no-fetch", "--json"], settings,
+                           capsys, stdin="2503.15783\nhttps://arxiv.org/abs/2503.17662v2\n", monkeypatch=monkeypatch)
+    data = json.loads(out)
+    assert code == 0 and data["format"] == "ids" and data["tagged"] == {"piped": 2}
+    code, _, err = run_cli(["library", "import", "alice", str(FIXTURES / "ids.txt"), "--format", "bibtex"],
+                           settings, capsys)
+    assert code == 2 and "no BibTeX entries" in err
