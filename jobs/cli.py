@@ -6,7 +6,8 @@ Exit codes, the same for every command:
 
 - 0: done (for ``check``: healthy, or every problem repaired).
 - 1: ran, but reports a condition cron may act on: ``fetch`` found nothing new,
-  ``check`` found problems it did not (or could not) repair.
+  ``check`` found problems it did not (or could not) repair, ``tag`` left an id untagged,
+  ``library import`` could not fetch some papers (offline: run it again to complete it).
 - 2: failed. One line on stderr, ``paperfeed <command>: error: <what>``, plus a
   hint where one helps (disk full, read-only directory, permission, locked or
   damaged database, another run of the same job). Never a traceback: every

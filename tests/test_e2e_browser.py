@@ -400,3 +400,60 @@ def test_new_user_journey(server, browser, request, tmp_path):
         context.close()
 
     assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
+
+
+def test_import_a_bib_file_through_the_upload_form(server, browser):
+    """Issue 10: a new user uploads a Zotero .bib on /library, sees the report and the tagged papers, then
+    gets a personal feed trained on them."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+    bib = REPO / "tests" / "fixtures" / "library" / "zotero-astro.bib"
+    problems: list[str] = []
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
+                                  reduced_motion="reduce")
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    u = server.url
+    try:
+        page.goto(u("/register"))
+        page.get_by_label("Username").fill("importer")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_url(re.compile(r"/(\?.*)?$"))
+
+        page.goto(u("/library"))
+        page.get_by_label("File").set_input_files(str(bib))
+        page.get_by_label("Tag", exact=True).fill("galaxies")
+        page.get_by_role("button", name="Import").click()
+        report = page.locator("#import-report")
+        expect(report).to_contain_text("7 entries read (bibtex): 6 matched, 0 fetched from arXiv")
+        expect(report).to_contain_text("1 without an arXiv id")
+        expect(page.locator("#import-not_on_arxiv")).to_contain_text("Galactic dynamics")
+        box = page.locator(".tagbox").filter(has=page.get_by_role("link", name="galaxies", exact=True))
+        expect(box.locator(".count")).to_have_text("6")
+        expect(box).to_contain_text("Synthetic Clones of the Most Distant Galaxies in the Universe")
+        _shot(page, "library-import.png", full_page=True)
+
+        deadline = time.monotonic() + RETRAIN_WAIT_S
+        while True:
+            page.goto(u("/?mode=rec&tag=galaxies"))
+            stale = page.locator(".controls .notice").count() + page.locator(".controls .badge").count()
+            if not stale:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the model was not trained within {RETRAIN_WAIT_S:.0f} s:\n{server.log_tail()}")
+            page.wait_for_timeout(300)
+        expect(page.locator(".list .card .score").first).to_be_visible()
+        astro, n = _astro_count(page)
+        assert n == 10 and astro >= 8, f"the feed for the imported tag should be astrophysics ({astro}/{n})"
+        _shot(page, "feed-after-import.png")
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failure-import.png"), full_page=True)
+        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
+        raise
+    finally:
+        context.close()
+    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)

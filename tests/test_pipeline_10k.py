@@ -116,7 +116,6 @@ def test_similar_search_and_stats(pipeline, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["similar", "abc"], "is not an arXiv id"),
     (["similar", "2101.00001"], "not in the feature index"),
-    (["tag", "astro", "t", "2101.00001"], "unknown paper 2101.00001"),
     (["tag", "nobody", "t", "2503.11893"], "no user 'nobody'"),
     (["tag", "astro", "bad/tag", "2503.11893"], "tag must be"),
     (["recommend", "astro"], "no model for the current features"),

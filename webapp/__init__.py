@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from recommender.settings import Settings, load_settings
 
-from . import api, auth, errors, exports, feeds, fetching, views
+from . import api, auth, errors, exports, feeds, fetching, imports, views
 from .state import AppState
 
 
@@ -73,6 +73,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["paperfeed"] = AppState(settings)
     app.before_request(feeds.check_request_input)  # first: no handler sees undecodable input
+    imports.init_app(app)  # the import routes' larger body limit, set before the CSRF check reads the form
     auth.init_app(app)
     fetching.init_app(app)
     errors.init_app(app)

@@ -8,8 +8,9 @@ from flask_wtf.csrf import generate_csrf
 from recommender.learning import ranking, service
 from recommender.accounts.users import UserError
 from recommender.features import text as textfeatures
+from recommender.library.formats import FORMATS, FormatError
 
-from . import feeds, searchquery
+from . import feeds, imports, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
 from .context import after_library_change, index, library, state
 from .openapi import SPEC
@@ -237,3 +238,34 @@ def revoke_token(token_id: int):
     if not users().revoke_token(current_user.id, token_id):
         abort(404, description="no such token")
     return jsonify(ok=True)
+
+
+@bp.post("/library/import")
+@login_required
+def library_import():
+    """Import a library: multipart (``file`` or ``text``, ``tag``, ``format``, ``collections``) or JSON
+    ``{text, tag?, format?, collections?}``. Answers the report (the same as the CLI's ``--json``)."""
+    if request.is_json:
+        data = _body()
+        text, tag, fmt, cols = data.get("text"), data.get("tag"), data.get("format"), data.get("collections", True)
+        name = "pasted.txt"
+        if not isinstance(text, str) or not text.strip():
+            feeds.bad_request("text is required (a non-empty string: an export or one arXiv id a line)")
+    else:
+        upload = request.files.get("file")
+        tag, fmt, cols = request.form.get("tag"), request.form.get("format"), request.form.get("collections", "1")
+        cols = cols not in ("0", "false", "")
+        if upload is not None and upload.filename:
+            text, name = upload.read(state().settings.import_max_bytes + 1), upload.filename
+        elif request.form.get("text", "").strip():
+            text, name = request.form["text"], "pasted.txt"
+        else:
+            feeds.bad_request("send a file (multipart field 'file'), pasted text ('text'), or JSON {text}")
+    if tag is not None and not isinstance(tag, str) or fmt not in (None, "", *FORMATS) or not isinstance(cols, bool):
+        feeds.bad_request(f"tag must be a string, format one of {', '.join(FORMATS)}, collections a boolean")
+    try:
+        report = imports.run_import(text, filename=name, fmt=fmt or None, tag=(tag or "").strip() or None,
+                                    collections=cols)
+    except (FormatError, UserError) as exc:
+        abort(getattr(exc, "status", 400), description=str(exc))
+    return jsonify(imports.report_view(report, index()))

@@ -47,7 +47,7 @@ ERROR_RESPONSES = {
     "401": _error("Not logged in, or the bearer token is invalid or revoked"),
     "404": _error("No such paper, tag or token"),
     "409": _error("A per-user limit (tags, papers per tag, tokens) would be exceeded"),
-    "413": _error("The body is larger than 64 KiB"),
+    "413": _error("The body is larger than 64 KiB (a library import: 5 MiB)"),
     "429": _error("Too many password attempts for this account or from this address", headers={
         "Retry-After": {"description": "seconds until the next attempt is allowed",
                         "schema": {"type": "integer", "minimum": 1}}}),
@@ -187,6 +187,23 @@ SPEC = {
                        params=[TAG, PID], auth="required", changes=True),
             "delete": _op("Untag a paper", {"200": _json(_ref("TagChange"))}, ("404", "409"), params=[TAG, PID],
                           auth="required", changes=True)},
+        "/api/library/import": {"post": _op(
+            "Import a library (BibTeX, CSL JSON, Zotero RDF or arXiv ids): tag every paper found, fetch missing "
+            "ones from arXiv (at most import_web_fetch per import), and report every entry",
+            {"200": _json(_ref("ImportReport"))}, ("409", "429"), auth="required", changes=True, body={
+                "required": True, "description": "an export as JSON text, or a multipart upload (at most 5 MiB)",
+                "content": {
+                    "application/json": {"schema": _object({
+                        "text": {"type": "string", "minLength": 1,
+                                 "description": "the export's text, or arXiv ids or links one a line"},
+                        "tag": {"type": "string", "description": "gets every paper found (default: imported)"},
+                        "format": {"type": "string", "enum": ["bibtex", "csl-json", "zotero-rdf", "ids"]},
+                        "collections": {"type": "boolean", "description": "collections and groups become tags "
+                                                                          "(default true)"}}, required=["text"])},
+                    "multipart/form-data": {"schema": _object({
+                        "file": {"type": "string", "format": "binary"}, "text": {"type": "string"},
+                        "tag": {"type": "string"}, "format": {"type": "string"},
+                        "collections": {"type": "string", "enum": ["0", "1"]}}, required=[])}}})},
         "/api/tokens": {
             "get": _op("Your API tokens (names and dates, never the secrets)", {"200": _json(_object({
                 "tokens": {"type": "array", "items": _ref("Token")}}))}, auth="required"),
@@ -269,6 +286,21 @@ SPEC = {
             "TagChange": _object({
                 "tag": {"type": "string"}, "id": {"type": "string"}, "changed": {"type": "boolean"},
                 "tags": {"type": "array", "items": {"type": "string"}}}),
+            "ImportReport": _object({
+                "format": {"type": "string"}, "tag": {"type": "string"}, "entries": {"type": "integer"},
+                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "tagged": {"type": "object", "additionalProperties": {"type": "integer"},
+                           "description": "papers newly added, per tag (all 0 on a re-import)"},
+                "tag_sizes": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "fetch_error": {"type": ["string", "null"]}, "complete": {"type": "boolean"},
+                "unindexed": {"type": "integer", "description": "fetched papers not in the features until the "
+                                                                "next compute"},
+                **{bucket: {"type": "array", "items": _ref("ImportItem")} for bucket in (
+                    "matched", "fetched", "not_found", "not_fetched", "not_on_arxiv", "malformed")}}),
+            "ImportItem": _object({"key": {"type": "string"}, "title": {"type": "string"}, "id": {"type": "string"},
+                                   "reason": {"type": "string"},
+                                   "collections": {"type": "array", "items": {"type": "string"}}},
+                                  required=["key", "title"]),
             "Token": _object({"id": {"type": "integer"}, "name": {"type": "string"},
                               "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
         },

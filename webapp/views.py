@@ -11,11 +11,12 @@ from flask_login import current_user, login_required
 from recommender.learning import ranking, service
 from recommender.learning.models import ALL
 from recommender.accounts.users import UserError
+from recommender.library.formats import FORMATS, FormatError
 
 from recommender.corpus import links
 from recommender.features import text as textfeatures
 
-from . import feeds, feedurls, fetching, searchquery
+from . import feeds, feedurls, fetching, imports, searchquery
 from .render import linkify, top_percent
 from .auth import users
 from .context import after_library_change, index, library, state
@@ -166,11 +167,37 @@ def paper(raw_id: str):
 
 @bp.get("/library")
 @login_required
-def library_page():
+def library_page(report: dict | None = None, form: dict | None = None):
     lib = library()
     found = state().papers.get_many({p for ids in lib.tags.values() for p in ids})
+    settings = state().settings
     return render_template("library.html", tags=lib.tags, papers=found, model_status=_model_status(lib),
-                           hidden=len(lib.hidden))
+                           hidden=len(lib.hidden), report=report, form=form or {}, formats=FORMATS,
+                           max_upload=f"{settings.import_max_bytes / 2**20:.0f} MiB",
+                           max_entries=settings.import_max_entries, web_fetch=settings.import_web_fetch)
+
+
+@bp.post("/library/import")
+@login_required
+def library_import():
+    """The upload form: a file, or ids pasted in the box. The report is shown on the library page."""
+    form = {"tag": request.form.get("tag", ""), "format": request.form.get("format", ""),
+            "collections": request.form.get("collections") == "1", "ids": request.form.get("ids", "")[:2000]}
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        data, name = upload.read(state().settings.import_max_bytes + 1), upload.filename
+    elif request.form.get("ids", "").strip():
+        data, name = request.form["ids"], "pasted.txt"
+    else:
+        flash("Choose a file to upload, or paste arXiv ids or links into the box.", "error")
+        return library_page(form=form), 400
+    try:
+        report = imports.run_import(data, filename=name, fmt=form["format"] or None,
+                                    tag=form["tag"].strip() or None, collections=form["collections"])
+    except (FormatError, UserError) as exc:
+        flash(str(exc), "error")
+        return library_page(form=form), getattr(exc, "status", 400)
+    return library_page(report=imports.report_view(report, index()), form=form)
 
 
 @bp.post("/library/tags/<tag>/rename")

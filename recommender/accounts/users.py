@@ -251,6 +251,28 @@ class UserStore:
         return self._change([(sql, (user_id, tag, pid, now)) for pid in paper_ids], user_id,
                             self._check_tag_limits(user_id, tag))
 
+    def add_tag_sets(self, user_id: int, tagged: dict[str, Iterable[str]]) -> dict[str, int]:
+        """Add several tags' papers (an import's tag and collections) in ONE transaction: all or nothing.
+
+        Returns ``{tag: rows that were new}``. Ids must already be validated. Raises :class:`LimitExceeded`
+        (and changes nothing) if any tag would pass the papers-per-tag limit or the user the tag limit;
+        ``tags_version`` is bumped once, and only when a row was new.
+        """
+        plan: dict[str, list[str]] = {}
+        for tag, ids in tagged.items():
+            plan.setdefault(validate_tag(tag), []).extend(ids)
+        now, counts = time.time(), {}
+        sql = "INSERT OR IGNORE INTO tags (user_id, tag, paper_id, added_at) VALUES (?, ?, ?, ?)"
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for tag, ids in plan.items():
+                counts[tag] = self.conn.executemany(sql, [(user_id, tag, pid, now) for pid in ids]).rowcount
+            if any(counts.values()):
+                for tag in plan:
+                    self._check_tag_limits(user_id, tag)(self.conn)
+                self.conn.execute("UPDATE users SET tags_version = tags_version + 1 WHERE id = ?", (user_id,))
+        return counts
+
     def remove_tags(self, user_id: int, tag: str, paper_ids: Iterable[str]) -> int:
         sql = "DELETE FROM tags WHERE user_id = ? AND tag = ? AND paper_id = ?"
         return self._change([(sql, (user_id, tag, pid)) for pid in paper_ids], user_id)

@@ -18,7 +18,17 @@ _OLD = re.compile(
     re.ASCII,
 )
 _VERSION_LABEL = re.compile(_VERSION, re.ASCII)
-_URL_PREFIXES = ("https://arxiv.org/abs/", "http://arxiv.org/abs/", "arxiv:", "arXiv:")
+# An abs, pdf or html page on arxiv.org (any scheme, www. or export.), or an ``arXiv:`` label.
+_URL = re.compile(r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/(?P<rest>[^?#]*?)(?:\.pdf)?/?"
+                  r"(?:[?#].*)?", re.ASCII | re.IGNORECASE)
+_LABEL = re.compile(r"arxiv:\s*", re.ASCII | re.IGNORECASE)
+# Where free text (a journal field, a note, a URL list) names an arXiv paper: the candidate after the marker.
+_ID_TEXT = r"(?:[0-9]{4}\.[0-9]{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/[0-9]{7})(?:v[0-9]+)?"
+_MARKERS = re.compile(
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|10\.48550/arxiv\.|arxiv:\s*|arxiv\s+preprint\s+(?:arxiv:)?\s*|"
+    r"arxiv\s+e-?prints?,?\s+(?:arxiv:)?\s*|\barxiv\s+)(?P<cand>[^\s,;}{\]\[()<>\"']*)",
+    re.IGNORECASE)
+_BARE_ID = re.compile(r"(?<![\w./-])(?P<cand>" + _ID_TEXT + r")(?![\w/-])", re.ASCII)
 
 
 class InvalidArxivId(ValueError):
@@ -28,16 +38,18 @@ class InvalidArxivId(ValueError):
 def parse_arxiv_id(raw: str) -> tuple[str, int | None]:
     """Split an arXiv id into ``(id_without_version, version_or_None)``.
 
-    Accepts a bare id, ``arXiv:``-prefixed ids and abs URLs. Raises
+    Accepts a bare id, ``arXiv:``-prefixed ids and abs, pdf or html URLs on arxiv.org (``.pdf`` or not). Raises
     :class:`InvalidArxivId` with a message that says what was wrong.
     """
     if not isinstance(raw, str):
         raise InvalidArxivId(f"arXiv id must be text, got {type(raw).__name__}")
     text = raw.strip()
-    for prefix in _URL_PREFIXES:
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-            break
+    url = _URL.fullmatch(text)
+    if url:
+        text = url["rest"]
+    else:
+        label = _LABEL.match(text)
+        text = text[label.end():] if label else text
     match = _NEW.fullmatch(text)
     if match:
         num = match["num"]
@@ -78,3 +90,43 @@ def is_valid_id(raw: str) -> bool:
     except InvalidArxivId:
         return False
     return True
+
+
+def find_arxiv_id(text: str) -> tuple[str, int | None] | None:
+    """The arXiv id that free text names, as ``(id, version)``; None if it names none.
+
+    Looks for the forms reference managers write: an arxiv.org abs/pdf URL, a DOI ``10.48550/arXiv.X``,
+    ``arXiv:X``, ``arXiv preprint arXiv:X`` (Google Scholar's journal), ``arXiv e-prints`` (ADS). Raises
+    :class:`InvalidArxivId` when the text points at arXiv with something that is not an id
+    (``arxiv.org/abs/banana``), so the caller can say why an entry was refused.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    text = text[:4000]  # a field that long is no citation; bound the regex work
+    bad = None
+    for match in _MARKERS.finditer(text):
+        cand = match["cand"].removesuffix(".pdf").rstrip(".")
+        try:
+            return parse_arxiv_id(cand)
+        except InvalidArxivId as exc:
+            marker = match.group(0)[:match.start("cand") - match.start()].lower()
+            # "arxiv.org/abs/x", "10.48550/arXiv.x" and "arXiv:x" claim an id; "on arXiv and ..." does not.
+            if any(strong in marker for strong in ("arxiv.org", "10.48550", "arxiv:")):
+                bad = bad or exc
+    if bad is not None:
+        raise bad
+    return None
+
+
+def find_bare_arxiv_id(text: str) -> tuple[str, int | None] | None:
+    """An id standing alone in ``text`` (``1706.03762v5``, ``hep-th/9901001``) with no arXiv marker, or None.
+    For fields that hold nothing but an id (Mendeley's ``arxivId``, BibTeX ``eprint``)."""
+    if not isinstance(text, str):
+        return None
+    match = _BARE_ID.search(text[:4000])
+    if not match:
+        return None
+    try:
+        return parse_arxiv_id(match["cand"])
+    except InvalidArxivId:
+        return None
