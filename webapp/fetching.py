@@ -1,17 +1,18 @@
 """"Fetch from arXiv": a logged-in user pulls one paper the store lacks (``POST /papers/<id>/fetch``,
 ``POST /api/papers/<id>/fetch``).
 
-It goes through ``recommender.harvest.arxiv_api.fetch_ids`` (the same checks and timeout as ``paperfeed fetch``)
-on a short-lived writable handle of the paper store; the app's own handle stays read-only and sees the new row at
-its next read. One fetch at a time per process, at most one request to arXiv per ``fetch_delay`` seconds, and no
-retries (a page must not hang for minutes: the user can press the button again). Budgets per user and per client
+It goes through ``recommender.harvest.arxiv_api.fetch_ids`` (the same checks as ``paperfeed fetch``) on a
+short-lived writable handle of the paper store; the app's own handle stays read-only and sees the new row at its
+next read. :func:`fetch_into_store` is the one way the web app reaches arXiv (this button and library imports): one
+request at a time across every worker, ``fetch_delay`` seconds apart, a 15 s timeout, and no retries for this
+button (a page must not hang for minutes: the user can press it again). Budgets per user and per client
 address live in the throttle store every worker shares (``recommender.accounts.throttle``).
 """
 from __future__ import annotations
 
 import dataclasses
 import re
-import threading
+import sqlite3
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
@@ -26,6 +27,7 @@ from . import auth, feeds
 from .context import state
 
 bp = Blueprint("fetching", __name__)
+WEB_TIMEOUT_S = 15.0  # a page waits at most this long for one arXiv request
 # (fetches, seconds), sliding windows shared by every worker; override in <data dir>/instance/config.py.
 FETCH_DEFAULTS = {
     "ARXIV_FETCHES_PER_USER": (20, 3600),
@@ -58,8 +60,6 @@ def query_id(text: str) -> str | None:
 def init_app(app) -> None:
     for name, value in FETCH_DEFAULTS.items():
         app.config.setdefault(name, value)
-    app.extensions["paperfeed_arxiv"] = (threading.Lock(), arxiv_api.RateLimiter(
-        app.extensions["paperfeed"].settings.fetch_delay))
 
 
 def _spend_budget() -> None:
@@ -86,15 +86,26 @@ def fetch_one(pid: str) -> arxiv_api.FetchResult | None:
     if pid in st.papers:
         return None
     _spend_budget()
-    settings = dataclasses.replace(st.settings, fetch_retries=0)
-    lock, limiter = current_app.extensions["paperfeed_arxiv"]
-    with lock:
-        limiter.wait()
-        with PaperStore(settings.papers_path) as store:
-            result = arxiv_api.fetch_ids(store, settings, [pid])
+    result = fetch_into_store([pid], retries=0)
     if pid in result.not_found:
         raise NotOnArxiv(pid)
     return result
+
+
+def fetch_into_store(ids: list[str], *, retries: int, session=None) -> arxiv_api.FetchResult:
+    """``fetch_ids`` for a waiting page: at most ``retries`` retries and a ``WEB_TIMEOUT_S`` timeout, one request
+    at a time across every worker of this data directory, ``fetch_delay`` apart (``arxiv_api.shared_pacing``),
+    through a short-lived writable handle of the paper store (the app's own handle is read-only).
+    ``session`` replaces the HTTP session (tests replay recorded responses through it)."""
+    settings = state().settings
+    web = dataclasses.replace(settings, fetch_retries=min(settings.fetch_retries, retries),
+                              fetch_timeout=min(settings.fetch_timeout, WEB_TIMEOUT_S))
+    lock = settings.models_dir / "locks" / "arxiv-web.lock"
+    try:
+        with arxiv_api.shared_pacing(lock, settings.fetch_delay), PaperStore(settings.papers_path) as store:
+            return arxiv_api.fetch_ids(store, web, ids, session=session)
+    except (sqlite3.Error, OSError, TimeoutError) as exc:  # a read-only data dir, a busy store, a stuck lock
+        raise arxiv_api.FetchError(f"the server could not store fetched papers ({exc})") from None
 
 
 def _unreachable(exc: arxiv_api.FetchError) -> str:

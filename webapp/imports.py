@@ -10,25 +10,22 @@ Limits, so one import cannot hold a worker or hurt the neighbours:
 """
 from __future__ import annotations
 
-import dataclasses
-import sqlite3
 
 from flask import abort, current_app, request
 from flask_login import current_user
 from werkzeug.exceptions import TooManyRequests
 
 from recommender.accounts import throttle
-from recommender.corpus.store import PaperStore
 from recommender.harvest import arxiv_api
 from recommender.library import formats, importing
 
+from . import fetching
 from .auth import users
 from .context import after_library_change, state
 
 ENDPOINTS = ("views.library_import", "api.library_import")
 FORM_OVERHEAD = 64 * 1024
 IMPORT_DEFAULTS = {"IMPORTS_PER_USER": (20, 3600), "IMPORT_ARXIV_SESSION": None}  # the session: tests only
-WEB_TIMEOUT_S = 15.0
 
 
 def init_app(app) -> None:
@@ -88,16 +85,7 @@ def run_import(data: bytes | str, *, filename: str | None, fmt: str | None, tag:
 
 
 def _fetch(ids: list[str]) -> arxiv_api.FetchResult:
-    """``fetch_ids`` into the paper store (the web app's own handle is read-only), bounded for a waiting page."""
-    settings = state().settings
-    web = dataclasses.replace(settings, fetch_retries=min(settings.fetch_retries, 1),
-                              fetch_timeout=min(settings.fetch_timeout, WEB_TIMEOUT_S))
-    lock = settings.models_dir / "locks" / "arxiv-web.lock"
-    try:
-        with importing.shared_pacing(lock, settings.fetch_delay), PaperStore(settings.papers_path) as store:
-            return arxiv_api.fetch_ids(store, web, ids, session=current_app.config["IMPORT_ARXIV_SESSION"])
-    except (sqlite3.Error, OSError, TimeoutError) as exc:  # a read-only data dir, a busy store, a stuck lock
-        raise arxiv_api.FetchError(f"the server could not store fetched papers ({exc})") from None
+    return fetching.fetch_into_store(ids, retries=1, session=current_app.config["IMPORT_ARXIV_SESSION"])
 
 
 def report_view(report: importing.ImportReport, index) -> dict:

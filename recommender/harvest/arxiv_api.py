@@ -15,12 +15,15 @@ expands no entities, loads nothing from the network and keeps libxml2's limits
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import arxiv
@@ -32,6 +35,7 @@ from urllib3.exceptions import NewConnectionError
 from recommender.corpus.ids import parse_arxiv_id
 from recommender.corpus.papers import InvalidPaper, Paper, clean_text
 from recommender.corpus.store import PaperStore
+from recommender.storage.locks import waiting_lock
 
 DEFAULT_CATEGORIES = ("cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.NE", "stat.ML")
 PAGE_SIZE = 100
@@ -456,3 +460,21 @@ def fetch_ids(store: PaperStore, settings, ids: Iterable[str], *, session: reque
             session.close()
     total.not_found = [pid for pid in wanted if pid not in store]
     return total
+
+
+@contextlib.contextmanager
+def shared_pacing(path: Path, delay: float, timeout: float = 60.0) -> Iterator[None]:
+    """Space arXiv requests made by several processes (web workers) at least ``delay`` seconds apart: one
+    holder at a time (``flock``), and the lock file's mtime remembers when the last one finished."""
+    with waiting_lock(path, timeout, "the arXiv API (another web fetch or import is using it)"):
+        try:
+            wait = delay - (time.time() - path.stat().st_mtime)
+        except OSError:
+            wait = 0.0
+        if wait > 0:
+            time.sleep(min(wait, delay))
+        try:
+            yield
+        finally:
+            os.utime(path)
+

@@ -14,13 +14,10 @@ paper, and each collection): a limit hit refuses the whole import, and a re-impo
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 from recommender.accounts.users import (TAG_MAX_LENGTH, RESERVED_TAG_PREFIX, LimitExceeded, User, UserStore,
                                         validate_tag)
@@ -169,22 +166,3 @@ def arxiv_fetch(store: PaperStore, settings, *, session=None, sleep=time.sleep, 
     def fetch(ids: list[str]) -> FetchResult:
         return fetch_ids(store, settings, ids, session=session, sleep=sleep, progress=progress)
     return fetch
-
-
-@contextlib.contextmanager
-def shared_pacing(path: Path, delay: float, timeout: float = 60.0) -> Iterator[None]:
-    """Space arXiv requests made by several processes (web workers) at least ``delay`` seconds apart: one
-    holder at a time (``flock``), and the lock file's mtime remembers when the last one finished."""
-    from recommender.storage.locks import waiting_lock
-
-    with waiting_lock(path, timeout, "the arXiv API (another import is fetching)"):
-        try:
-            wait = delay - (time.time() - path.stat().st_mtime)
-        except OSError:
-            wait = 0.0
-        if wait > 0:
-            time.sleep(min(wait, delay))
-        try:
-            yield
-        finally:
-            os.utime(path)
