@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from recommender.learning import ranking, service# noqa: E402
+from recommender.learning import ranking, service  # noqa: E402
 from recommender.accounts.passwords import hash_password  # noqa: E402
 from recommender.features.index import FeatureIndex  # noqa: E402
 from recommender.learning.models import load_user_model  # noqa: E402

@@ -4,4 +4,4 @@ Nothing here imports flask, argparse or prints: the web app (``webapp``) and the
 batch jobs (``jobs``) are thin edges over these functions.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
