@@ -20,7 +20,7 @@ HELP = "export a user's library, or one tag, as BibTeX, CSL JSON or CSV"
 def add_arguments(parser) -> None:
     parser.add_argument("username")
     parser.add_argument("--tag", help="export only this tag (default: every paper of every tag, once)")
-    parser.add_argument("--format", required=True, choices=export.FORMATS,
+    parser.add_argument("--format", required=True, choices=export.FORMATS, type=export.format_name,
                         help="bibtex (@misc entries with eprint), csljson (Zotero imports it) or csv")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
 

@@ -25,7 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("username")
     parser.add_argument("file", help="a .bib, CSL .json, Zotero .rdf or .txt (one arXiv id or URL a line); - reads stdin")
     parser.add_argument("--tag", help=f"tag that gets every paper found (default: {importing.DEFAULT_TAG!r})")
-    parser.add_argument("--format", choices=formats.FORMATS, help="the file's format (default: judged by content)")
+    parser.add_argument("--format", choices=formats.FORMATS, type=formats.format_name,
+                        help="the file's format (default: judged by content)")
     parser.add_argument("--no-collections", action="store_true",
                         help="do not turn collections or groups in the file into tags")
     parser.add_argument("--no-fetch", action="store_true", help="only tag papers already in the store")

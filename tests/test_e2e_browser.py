@@ -438,14 +438,15 @@ def test_import_a_bib_file_through_the_upload_form(server, browser):
 
         deadline = time.monotonic() + RETRAIN_WAIT_S
         while True:
-            page.goto(u("/?mode=rec&tag=galaxies"))
-            stale = page.locator(".controls .notice").count() + page.locator(".controls .badge").count()
+            page.goto(u("/?t=galaxies&w=all"))
+            stale = (page.locator(".controls .notice", has_text=re.compile("Tag a few|being trained")).count()
+                     + page.locator(".controls .badge").count())
             if not stale:
                 break
             if time.monotonic() > deadline:
                 pytest.fail(f"the model was not trained within {RETRAIN_WAIT_S:.0f} s:\n{server.log_tail()}")
             page.wait_for_timeout(300)
-        expect(page.locator(".list .card .score").first).to_be_visible()
+        expect(page.locator(".list .card .rank").first).to_be_visible()
         astro, n = _astro_count(page)
         assert n == 10 and astro >= 8, f"the feed for the imported tag should be astrophysics ({astro}/{n})"
         _shot(page, "feed-after-import.png")

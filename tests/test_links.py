@@ -104,3 +104,10 @@ def test_classify_and_preference():
     assert [link.kind for link in links] == ["project", "gitlab", "github"]
     assert code_url(links) == "https://github.com/c/d"  # GitHub first, as Papers with Code did
     assert find_links("https://github.com/a/b and https://github.com/a/b/") == [Link("https://github.com/a/b", "github")]
+
+
+def test_a_url_followed_by_thousands_of_brackets_is_trimmed_once():
+    """The bracket balance is kept while trimming (a quadratic recount took seconds on such a tail)."""
+    text = "Code: https://github.com/a/b" + ")" * 30000 + "]" * 30000 + "."
+    assert [link.url for link in find_links(text, "")] == ["https://github.com/a/b"]
+    assert code_url(find_links("(see https://github.com/a/b_(c)).", "")) == "https://github.com/a/b_(c)"

@@ -81,6 +81,10 @@ def test_api_export_with_a_token_and_its_errors(app, alice):
     client = app.test_client()
     response = client.get("/api/library/export?format=bibtex&tag=html", headers=bearer(secret))
     assert response.status_code == 200 and bib_ids(response.get_data(as_text=True)) == sorted([ANGLE, PID])
+    for spelling in ("csl-json", "CSLJSON", "json"):  # the importer's name for the format works too
+        response = client.get(f"/api/library/export?format={spelling}&tag=html", headers=bearer(secret))
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(
+            "application/vnd.citationstyles.csl+json")
     bad = client.get("/api/library/export?format=ris", headers=bearer(secret))
     assert bad.status_code == 400 and "format must be one of" in bad.json["message"]
     assert client.get("/api/library/export?format=csv&tag=nope", headers=bearer(secret)).status_code == 404

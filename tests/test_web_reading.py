@@ -132,6 +132,48 @@ def test_filters_are_remembered_per_user_and_explicit_ones_win(client, app):
     assert not re.search(r'<option value="astro-ph.GA"\s+selected', get(bob, "/"))  # per user
 
 
+def test_browsing_newest_by_category_leaves_the_recommended_feeds_filters_alone(client):
+    """Category badges link to Newest (``/?m=recent&c=...``): that must not rewrite what the recommended feed
+    remembers (with Newest's defaults: all time, tagged papers shown)."""
+    register(client, "alice")
+    get(client, "/?w=month")
+    get(client, "/?m=recent&c=cs.CV")
+    page = get(client, "/")
+    assert re.search(r'<option value="month"\s+selected', page)
+    assert not re.search(r'<option value="cs.CV"\s+selected', page)
+    assert re.search(r'name="h"[^>]*checked', page) or 'hide tagged' in text(page)
+
+
+def test_explicit_dates_replace_the_opening_window(client):
+    register(client, "alice")
+    get(client, "/")  # a first visit, so the next one has a previous visit
+    for url in ("/?until=2020-01-01", "/?since=2026-01-01", "/api/feed?until=2020-01-01"):
+        get(client, url, follow_redirects=True)  # never "since (your last visit) is after until"
+
+
+def test_a_since_your_last_visit_link_opened_anonymously_shows_the_week(client):
+    page = get(client, "/?w=new", follow_redirects=True)
+    assert "10,000 papers" not in text(page) and "Next time" not in text(page)
+
+
+def test_a_tag_named_many_times_counts_once_and_too_many_tags_is_a_400(client):
+    token = register(client, "alice")
+    tag(client, token, "mine", *topic_papers(client, "galaxy", "astro-ph", 3))
+    assert client.get("/api/feed?" + "&".join(["t=mine"] * 5000)).status_code == 200
+    response = client.get("/api/feed?" + "&".join(f"t=t{i}" for i in range(51)))
+    assert response.status_code == 400 and "at most 50 tags" in response.json["message"]
+
+
+def test_feed_bookkeeping_failing_does_not_cost_the_page(client, app, monkeypatch):
+    """A locked or read-only user database: the visit and the remembered filters are skipped, the feed served."""
+    register(client, "alice")
+    def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(UserStore, "record_visit", locked)
+    monkeypatch.setattr(UserStore, "set_feed_prefs", locked)
+    get(client, "/?w=week")
+
+
 def test_remembered_filters_are_validated_on_read(client, web_settings):
     register(client, "alice")
     with UserStore(web_settings.users_path) as users:

@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 from recommender.learning import ranking, service
 from recommender.accounts.users import UserError
 from recommender.features import text as textfeatures
-from recommender.library.formats import FORMATS, FormatError
+from recommender.library.formats import FORMATS, FormatError, format_name
 
 from . import feeds, imports, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
@@ -261,6 +261,7 @@ def library_import():
             text, name = request.form["text"], "pasted.txt"
         else:
             feeds.bad_request("send a file (multipart field 'file'), pasted text ('text'), or JSON {text}")
+    fmt = format_name(fmt) if isinstance(fmt, str) else fmt
     if tag is not None and not isinstance(tag, str) or fmt not in (None, "", *FORMATS) or not isinstance(cols, bool):
         feeds.bad_request(f"tag must be a string, format one of {', '.join(FORMATS)}, collections a boolean")
     try:

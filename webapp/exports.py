@@ -46,7 +46,7 @@ for _ext in BY_EXTENSION:  # one plain rule (and endpoint) per file: exports.dow
 @bp.get("/api/library/export")
 @login_required
 def api_export():
-    fmt = request.args.get("format", "")
+    fmt = export.format_name(request.args.get("format", ""))
     if fmt not in export.FORMATS:
         feeds.bad_request(f"format must be one of {', '.join(export.FORMATS)}")
     return _download(fmt)

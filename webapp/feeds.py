@@ -27,6 +27,7 @@ from recommender.corpus.store import PaperStore
 from .feedurls import short_args
 
 PAGE_SIZE = 25
+MAX_FEED_TAGS = 50  # the most tags a user may have (the max_tags setting's default)
 MAX_PAGE = ranking.MAX_N * 100 // PAGE_SIZE
 WINDOWS = {"new": None, "day": 1, "week": 7, "month": 31, "year": 365, "all": None}  # "new": since the last visit
 MODES = ("rec", "recent", "random")
@@ -184,16 +185,21 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
     """Validate feed parameters (short names ``m t w c h`` or the long ones, see :data:`LONG_NAMES`).
     Pages use ``page``; the API uses ``limit`` and ``offset``."""
     args = short_args(args)
-    tags = [t for t in args.getlist("t") if t]
+    tags = list(dict.fromkeys(t for t in args.getlist("t") if t))  # a tag named twice counts once
+    if len(tags) > MAX_FEED_TAGS:
+        bad_request(f"a feed combines at most {MAX_FEED_TAGS} tags")
     mode = args.get("m") or ("rec" if logged_in else "recent")
     if mode not in MODES:
         bad_request(f"mode must be one of {', '.join(MODES)}")
     if mode == "rec" and not logged_in:
         abort(401, description="log in to see recommendations")
-    window = args.get("w") or default_window(mode, logged_in, api)
+    since, until = _date(args, "since"), _date(args, "until")
+    # explicit dates replace the default window (an opening "since your last visit" would contradict them)
+    window = args.get("w") or ("all" if since or until else default_window(mode, logged_in, api))
     if window not in WINDOWS:
         bad_request(f"window must be one of {', '.join(WINDOWS)}")
-    since, until = _date(args, "since"), _date(args, "until")
+    if window == "new" and not logged_in:
+        window = "week"  # a shared "since your last visit" link, opened by someone without one
     visit = None
     if window == "new" and since is None:
         visit = dt.datetime.fromtimestamp(previous_visit, dt.timezone.utc).date() if previous_visit else None

@@ -39,7 +39,8 @@ def upload_limit() -> None:
     if request.endpoint not in ENDPOINTS:
         return
     limit = state().settings.import_max_bytes + FORM_OVERHEAD
-    request.max_content_length = limit
+    request.max_content_length = limit  # per request: Flask 3.1 or later
+    request.max_form_memory_size = limit  # a pasted list is a form field, not a file: same limit
     if request.content_length is not None and request.content_length > limit:
         abort(413, description=f"The upload is {_mib(request.content_length)}; a library import takes at most "
                                f"{_mib(state().settings.import_max_bytes)}. Split the export (one collection "

@@ -3,23 +3,23 @@ the POST forms here are the no-JavaScript fallback."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from recommender.learning import ranking, service
-from recommender.learning.models import ALL
 from recommender.accounts.users import UserError
-from recommender.library.formats import FORMATS, FormatError
-
 from recommender.corpus import links
 from recommender.features import text as textfeatures
+from recommender.learning import ranking, service
+from recommender.learning.models import ALL
+from recommender.library.formats import FORMATS, FormatError
 
 from . import feeds, feedurls, fetching, imports, searchquery
-from .render import linkify, top_percent
 from .auth import users
 from .context import after_library_change, index, library, state
+from .render import linkify, top_percent
 
 bp = Blueprint("views", __name__)
 bp.add_app_template_filter(linkify)
@@ -96,23 +96,34 @@ def _feed_query(idx, lib):
     """
     args = feedurls.short_args(request.args)
     previous, named = None, feedurls.names_a_filter(args)
+    recommended = (args.get("m") or "rec") == "rec"  # remembered filters are the recommended feed's
     if lib is not None:
-        previous = users().record_visit(current_user.id)  # at most one small write every few minutes
-        if not named:
+        previous = _bookkeeping(users().record_visit, current_user.id)  # one small write every few minutes
+        if not named and recommended:
             args = feedurls.with_prefs(args, users().feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
                                        idx.category_rows)
     q = feeds.parse_feed(args, idx, lib is not None, api=False, previous_visit=previous)
     unknown = [t for t in q.tags if lib is not None and q.mode == "rec" and t not in lib.tags]
     if unknown:  # before remembering or redirecting anything
         abort(404, description=f"you have no tag {unknown[0][:40]!r}")
-    if lib is not None and named:
+    if lib is not None and named and q.mode == "rec":
         prefs = feedurls.prefs_of(q)
         prefs["t"] = [t for t in prefs["t"] if t in lib.tags]
-        users().set_feed_prefs(current_user.id, prefs)
+        _bookkeeping(users().set_feed_prefs, current_user.id, prefs)
     default_mode = "rec" if lib is not None else "recent"
     short = feedurls.redirect_to(request.args, feedurls.canonical(
         q, args, default_mode, feeds.default_window(q.mode, lib is not None, api=False)))
     return q, short
+
+
+def _bookkeeping(write, *args):
+    """The feed's own small writes (the visit, the remembered filters): a locked or read-only user database
+    must not cost the reader the page, so a failure is logged and the feed is served without them."""
+    try:
+        return write(*args)
+    except sqlite3.Error as exc:
+        current_app.logger.warning("feed bookkeeping skipped: %s", exc)
+        return None
 
 
 def _windows(lib) -> list[tuple[str, str]]:

@@ -40,18 +40,22 @@ class Link:
 
 
 def _trim(body: str) -> str:
-    """Drop the sentence punctuation a URL ends with, and closing brackets that close outside it."""
-    while body:
-        last = body[-1]
+    """Drop the sentence punctuation a URL ends with, and closing brackets that close outside it.
+
+    The bracket balance is counted once and kept as characters are dropped (linear, whatever the tail)."""
+    opened = {")": body.count("("), "]": body.count("[")}
+    closed = {")": body.count(")"), "]": body.count("]")}
+    end = len(body)
+    while end:
+        last = body[end - 1]
         if last in _TRAILING:
-            body = body[:-1]
-        elif last == ")" and body.count(")") > body.count("("):
-            body = body[:-1]
-        elif last == "]" and body.count("]") > body.count("["):
-            body = body[:-1]
+            end -= 1
+        elif last in closed and closed[last] > opened[last]:
+            closed[last] -= 1
+            end -= 1
         else:
             break
-    return body
+    return body[:end]
 
 
 def _spans(text: str) -> Iterator[tuple[int, int, str]]:

@@ -28,6 +28,13 @@ from collections.abc import Iterable, Mapping
 from recommender.corpus.papers import Paper
 
 FORMATS = ("bibtex", "csljson", "csv")
+#: Other spellings (the importer says ``csl-json``).
+ALIASES = {"bib": "bibtex", "csl-json": "csljson", "csl": "csljson", "json": "csljson"}
+
+
+def format_name(name: str) -> str:
+    """The canonical name of an export format, or the name unchanged (then not one of :data:`FORMATS`)."""
+    return ALIASES.get(name.strip().lower(), name.strip().lower()) if isinstance(name, str) else name
 CONTENT_TYPES = {"bibtex": "application/x-bibtex; charset=utf-8",
                  "csljson": "application/vnd.citationstyles.csl+json; charset=utf-8",
                  "csv": "text/csv; charset=utf-8"}
@@ -91,8 +98,8 @@ def items(tags: Mapping[str, list[str]], papers: Mapping[str, Paper], tag: str |
 
 def export_library(fmt: str, tags: Mapping[str, list[str]], papers: Mapping[str, Paper],
                    tag: str | None = None) -> str:
-    """The library (or one tag) as text in ``fmt`` (one of :data:`FORMATS`)."""
-    writer = WRITERS.get(fmt)
+    """The library (or one tag) as text in ``fmt`` (one of :data:`FORMATS` or :data:`ALIASES`)."""
+    writer = WRITERS.get(format_name(fmt))
     if writer is None:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     return writer(items(tags, papers, tag))
@@ -110,6 +117,7 @@ def export_user(users, papers, user_id: int, fmt: str, tag: str | None = None) -
 
     Reads only the exported papers. Raises :class:`UnknownTag` or ``ValueError`` (unknown format).
     """
+    fmt = format_name(fmt)
     if fmt not in WRITERS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     chosen = select(users.tags(user_id), tag)

@@ -23,6 +23,14 @@ from .zotero import parse_csl_json, parse_zotero_rdf
 __all__ = ["FORMATS", "Entry", "FormatError", "Parsed", "decode", "detect", "latex_to_text", "parse"]
 
 FORMATS = ("bibtex", "csl-json", "zotero-rdf", "ids")
+#: Other spellings people (and ``paperfeed library export``) use for the same formats.
+ALIASES = {"bib": "bibtex", "csljson": "csl-json", "csl": "csl-json", "json": "csl-json", "rdf": "zotero-rdf",
+           "txt": "ids", "list": "ids"}
+
+
+def format_name(name: str) -> str:
+    """The canonical name of an import format, or the name unchanged (then not one of :data:`FORMATS`)."""
+    return ALIASES.get(name.strip().lower(), name.strip().lower()) if isinstance(name, str) else name
 EXTENSIONS = {".bib": "bibtex", ".bibtex": "bibtex", ".json": "csl-json", ".rdf": "zotero-rdf", ".xml": "zotero-rdf",
               ".txt": "ids", ".list": "ids"}
 
@@ -91,6 +99,7 @@ def parse(data: bytes | str, *, filename: str | None = None, fmt: str | None = N
     """
     text = decode(data, max_bytes)
     hint = EXTENSIONS.get(_suffix(filename)) if filename else None
+    fmt = format_name(fmt) if fmt is not None else None
     if fmt is not None and fmt not in FORMATS:
         raise FormatError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     fmt = fmt or detect(text, hint)
