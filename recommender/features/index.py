@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import functools
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarr
         old = artifacts.read_npz(folder / "rows.npz").get("first_seen")
         if old is None or len(old) != len(old_ids):
             old = np.full(len(old_ids), int((folder / "ids.json").stat().st_mtime), dtype=np.int64)
-    except (OSError, ValueError):  # an unreadable generation: nothing to carry, `paperfeed check` says why
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: nothing to carry (`paperfeed check`)
         return out
     seen = dict(zip(old_ids, old.tolist()))
     for i, pid in enumerate(ids):
