@@ -7,11 +7,14 @@ import html
 import re
 import sqlite3
 
+import numpy as np
 import pytest
 
 from recommender.accounts.users import VISIT_GAP_S, VISIT_TOUCH_S, UserStore
 from recommender.corpus.papers import Paper
 from recommender.corpus.store import PaperStore
+from recommender.features.index import to_day
+from recommender.storage.artifacts import Generations, read_json, read_npz, write_npz
 from tests.webhelpers import card_ids, register, tag, topic_papers
 
 pytestmark = pytest.mark.slow
@@ -87,28 +90,78 @@ def test_an_older_user_database_gains_the_prefs_table(tmp_path):
 
 
 # since your last visit -------------------------------------------------------------
-def test_feed_opens_on_since_your_last_visit(client, web_settings):
+def newest_indexed_day(web_settings) -> dt.date:
+    gens = Generations(web_settings.models_dir)
+    return dt.date.fromisoformat(read_json(gens.path(gens.current()) / "meta.json")["last_date"])
+
+
+def arrive_in_two_batches(web_settings, visit_day: dt.date, back_days: int) -> set[str]:
+    """Rewrite the index's arrival times: papers dated within ``back_days`` before ``visit_day`` or later
+    came in a batch three days after that day's noon, the rest long before. Returns the batch's ids."""
+    gens = Generations(web_settings.models_dir)
+    folder = gens.path(gens.current())
+    rows, ids = read_npz(folder / "rows.npz"), read_json(folder / "ids.json")
+    noon = dt.datetime(visit_day.year, visit_day.month, visit_day.day, 12, tzinfo=dt.timezone.utc).timestamp()
+    late = rows["dates"] >= to_day(visit_day - dt.timedelta(days=back_days))
+    rows["first_seen"] = np.where(late, noon + 3 * 86400, noon - 30 * 86400).astype(np.int64)
+    write_npz(folder / "rows.npz", **rows)
+    return {pid for pid, is_late in zip(ids, late) if is_late}
+
+
+def test_feed_opens_on_what_arrived_since_your_last_visit(make_app, web_settings):
+    """Visit on one day; the next batch holds papers dated up to three days before it: all of them are new,
+    though many are dated before the visit (arXiv announces papers days after their date)."""
+    visit_day = newest_indexed_day(web_settings) - dt.timedelta(days=2)
+    batch = arrive_in_two_batches(web_settings, visit_day, back_days=3)
+    client = make_app().test_client()
+    register(client, "alice")
+    set_previous_visit(web_settings, "alice", visit_day)
+    page = get(client, "/")
+    visit = f"{visit_day.isoformat()} 12:00 UTC"  # this is a new visit: the last one ended that noon
+    assert f"{len(batch):,} papers arrived since your last visit ({visit})" in text(page)
+    assert re.search(r'<option value="new"\s+selected', page)
+    api = client.get("/api/feed", query_string={"window": "new", "mode": "recent", "limit": 200}).json
+    assert api["total"] == len(batch) and api["arrived_after"] == f"{visit_day.isoformat()}T12:00:00+00:00"
+    assert card_ids(page) == [p["id"] for p in api["papers"]][:len(card_ids(page))]
+    shown = {}
+    for offset in range(0, len(batch), 200):
+        shown |= {p["id"]: p["date"] for p in client.get("/api/feed", query_string={
+            "window": "new", "mode": "recent", "limit": 200, "offset": offset}).json["papers"]}
+    assert set(shown) == batch
+    assert min(shown.values()) < visit_day.isoformat()  # dated before the visit: a date window missed these
+
+
+def test_an_index_without_arrival_times_falls_back_to_dates(make_app, web_settings):
+    gens = Generations(web_settings.models_dir)
+    folder = gens.path(gens.current())
+    rows = read_npz(folder / "rows.npz")
+    del rows["first_seen"]
+    write_npz(folder / "rows.npz", **rows)
+    client = make_app().test_client()
     register(client, "alice")
     last = newest_day(client)
     set_previous_visit(web_settings, "alice", last - dt.timedelta(days=2))
     page = get(client, "/")
-    visit = (last - dt.timedelta(days=2)).isoformat()  # this is a new visit: the last one ended that noon
+    visit = (last - dt.timedelta(days=2)).isoformat()
     assert f"since your last visit ({visit})" in text(page)
-    assert re.search(r'<option value="new"\s+selected', page)
     dates = re.findall(r'<time datetime="([0-9-]+)"', page)
     assert dates and min(dates) >= visit
     api = client.get("/api/feed", query_string={"window": "new", "mode": "recent", "limit": 25}).json
-    assert api["since"] == visit and card_ids(page) == [p["id"] for p in api["papers"]]
+    assert api["since"] == visit and api["arrived_after"] is None and card_ids(page) == [p["id"] for p in api["papers"]]
 
 
-def test_first_visit_and_nothing_new_fall_back_to_the_past_week(client, web_settings):
+def test_first_visit_and_nothing_new_fall_back_to_the_past_week(make_app, web_settings):
+    visit_day = newest_indexed_day(web_settings) + dt.timedelta(days=30)
+    assert not arrive_in_two_batches(web_settings, visit_day, back_days=0)  # every paper arrived before
+    client = make_app().test_client()
     register(client, "alice")
     week = client.get("/api/feed", query_string={"window": "week", "mode": "recent"}).json["total"]
     first = get(client, "/")
     assert "Here is the past week" in text(first) and f"{week:,} papers" in text(first)
-    set_previous_visit(web_settings, "alice", newest_day(client) + dt.timedelta(days=30))
+    set_previous_visit(web_settings, "alice", visit_day)
     later = get(client, "/")
-    assert "Nothing new since your last visit" in text(later) and f"{week:,} papers" in text(later)
+    assert f"Nothing new since your last visit ({visit_day.isoformat()} 12:00 UTC)" in text(later)
+    assert f"{week:,} papers" in text(later) and "arrived since" not in text(later)
 
 
 def test_anonymous_feed_is_unchanged_and_has_no_visit_window(client):

@@ -99,7 +99,8 @@ def feed():
     papers = feeds.cards(state().papers, page.ids, page.scores, with_abstract=_abstracts(),
                          percentiles=page.percentiles())
     return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset,
-                   since=page.since.isoformat() if page.since else None)
+                   since=page.since.isoformat() if page.since else None,
+                   arrived_after=page.arrived_after.isoformat() if page.arrived_after else None)
 
 
 def _abstracts() -> bool:

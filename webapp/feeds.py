@@ -168,7 +168,7 @@ class FeedQuery:
     hide_tagged: bool
     limit: int
     offset: int
-    previous_visit: dt.date | None = None  # for window "new": the day the user's previous visit ended
+    previous_visit: dt.datetime | None = None  # for window "new": when the user's previous visit ended (UTC)
 
     @property
     def page(self) -> int:
@@ -202,8 +202,10 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
         window = "week"  # a shared "since your last visit" link, opened by someone without one
     visit = None
     if window == "new" and since is None:
-        visit = dt.datetime.fromtimestamp(previous_visit, dt.timezone.utc).date() if previous_visit else None
-        since = visit  # no previous visit: build_feed falls back to the past week
+        visit = dt.datetime.fromtimestamp(previous_visit, dt.timezone.utc) if previous_visit else None
+        if visit is not None and index.first_seen is None:
+            since = visit.date()  # a generation that predates first_seen: by published date, as before
+        # otherwise build_feed filters by arrival; no previous visit: it falls back to the past week
     elif WINDOWS[window] and since is None:
         since = _days_back(index, WINDOWS[window])
     category = (args.get("c") or "").strip()
@@ -236,7 +238,8 @@ class FeedPage:
     scored: bool = False  # a model ranked these papers (percentiles and "why" mean something)
     offset: int = 0
     since: dt.date | None = None  # the first day shown when the window is "new" (after any fallback)
-    since_visit: bool = False  # ... and it is the day of the previous visit (no fallback to the past week)
+    since_visit: bool = False  # the window is "new" and shows what came since the previous visit (no fallback)
+    arrived_after: dt.datetime | None = None  # ... by arrival in the index: after this time (UTC)
 
     def percentiles(self) -> list[float | None]:
         """Each paper's rank as a percentile of the papers the model scored in this window: 99.5 means
@@ -251,6 +254,9 @@ def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
 
     A recommended feed without a usable model falls back to the newest papers, with a notice, and
     "since your last visit" with nothing new (or no last visit) falls back to the past week.
+    "Since your last visit" means papers that entered the index after the previous visit ended (their
+    ``first_seen``), not papers dated since then: arXiv announces papers days after their date. An index
+    from before ``first_seen`` was recorded falls back to the published date.
     """
     notice = None
     if q.window == "new":
@@ -258,6 +264,8 @@ def build_feed(index: FeatureIndex, q: FeedQuery, lib=None) -> FeedPage:
     page = _run(index, q, lib)
     page.offset, page.since = q.offset, q.filters.since if q.window == "new" else None
     page.since_visit = q.window == "new" and notice is None and q.previous_visit is not None
+    if page.since_visit and q.filters.arrived_after is not None:
+        page.arrived_after = q.previous_visit
     if notice:
         page.notice = notice if not page.notice else f"{notice} {page.notice}"
     return page
@@ -268,16 +276,24 @@ def _new_or_week(index: FeatureIndex, q: FeedQuery, lib):
         return q, None  # an explicit since= wins
     tagged = (lib.papers | set(lib.hidden)) if lib and q.hide_tagged else set()
     if q.previous_visit is not None:
+        if index.first_seen is not None:
+            q = dataclasses.replace(q, filters=dataclasses.replace(q.filters,
+                                                                   arrived_after=q.previous_visit.timestamp()))
         f = dataclasses.replace(q.filters, exclude=frozenset(tagged))
         if ranking.count(index, f) > 0:
             return q, None
-        notice = f"Nothing new since your last visit ({q.previous_visit.isoformat()}): here is the past week."
+        notice = f"Nothing new since your last visit ({visit_label(q.previous_visit)}): here is the past week."
     else:
         notice = "Here is the past week. Next time, this feed opens on what is new since this visit."
     week = _days_back(index, WINDOWS["week"])
     if q.filters.until and week and week > q.filters.until:
         week = q.filters.until
-    return dataclasses.replace(q, filters=dataclasses.replace(q.filters, since=week)), notice
+    return dataclasses.replace(q, filters=dataclasses.replace(q.filters, since=week, arrived_after=None)), notice
+
+
+def visit_label(when: dt.datetime) -> str:
+    """A visit time as people read it: ``2026-03-13 17:05 UTC``."""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _run(index: FeatureIndex, q: FeedQuery, lib) -> FeedPage:

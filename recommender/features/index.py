@@ -2,12 +2,19 @@
 
 Rows are ordered by (published date, id), so a date window is a contiguous
 slice and the newest papers are at the end. Loading needs no unpickling.
+
+Each row also records when its paper first entered the index (``first_seen``,
+unix seconds): arXiv announces papers one to three days after their
+``published`` date, so "what arrived since you last looked" cannot be read
+from the date. The time is carried by paper id from one generation to the next.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import functools
+import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,12 +63,14 @@ def snapshot(store: PaperStore, progress: Callable[[int], None] | None = None) -
 
 
 def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParams,
-                       progress: Callable[[str], None] | None = None) -> ComputeResult:
+                       progress: Callable[[str], None] | None = None, now: float | None = None) -> ComputeResult:
     """Build features for every stored paper and publish them as the new current generation.
 
     The ids are taken in one snapshot together with the texts, so rows and ids
-    cannot drift apart even if an import writes meanwhile.
+    cannot drift apart even if an import writes meanwhile. ``now`` (unix seconds,
+    default the clock) is the ``first_seen`` of papers new to the index.
     """
+    now = time.time() if now is None else now
     step = progress or (lambda _msg: None)
     step("reading papers")
     papers = snapshot(store)
@@ -76,13 +85,41 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     features = build_features(papers, params, embeddings=embeddings)
     step("writing generation")
     gens = artifacts.Generations(models_dir)
+    first_seen = carried_first_seen(models_dir, [p.id for p in papers], now)
     with gens.new() as tmp:
-        _write(tmp, papers, features, params)
+        _write(tmp, papers, features, params, first_seen, now)
     X = features.X
     return ComputeResult(gens.current(), X.shape[0], X.shape[1], X.nnz)
 
 
-def _write(folder: Path, papers: list[Paper], features: Features, params: FeatureParams) -> None:
+def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarray:
+    """``first_seen`` for ``ids`` (int64 unix seconds): the current generation's time for a paper it holds,
+    ``now`` for the rest. A generation written before ``first_seen`` existed vouches for its papers since
+    its ids were written (the file's mtime): giving them ``now`` would make every paper "new" to every
+    reader on the first compute after an upgrade."""
+    out = np.full(len(ids), int(now), dtype=np.int64)
+    gens = artifacts.Generations(models_dir)
+    name = gens.current()
+    if name is None:
+        return out
+    folder = gens.path(name)
+    try:
+        old_ids = artifacts.read_json(folder / "ids.json")
+        old = artifacts.read_npz(folder / "rows.npz").get("first_seen")
+        if old is None or len(old) != len(old_ids):
+            old = np.full(len(old_ids), int((folder / "ids.json").stat().st_mtime), dtype=np.int64)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: nothing to carry (`paperfeed check`)
+        return out
+    seen = dict(zip(old_ids, old.tolist()))
+    for i, pid in enumerate(ids):
+        t = seen.get(pid)
+        if t is not None:
+            out[i] = t
+    return out
+
+
+def _write(folder: Path, papers: list[Paper], features: Features, params: FeatureParams,
+           first_seen: np.ndarray, now: float) -> None:
     cat_of = {c: i for i, c in enumerate(features.categories)}
     cat_lists = [[cat_of[c] for c in p.categories] for p in papers]
     artifacts.write_csr(folder / "X.npz", features.X)
@@ -92,6 +129,7 @@ def _write(folder: Path, papers: list[Paper], features: Features, params: Featur
         cat_indptr=np.cumsum([0] + [len(c) for c in cat_lists], dtype=np.int64),
         cat_indices=np.array([i for c in cat_lists for i in c], dtype=np.int32),
         idf=features.idf,
+        first_seen=np.asarray(first_seen, dtype=np.int64),
     )
     artifacts.write_json(folder / "ids.json", [p.id for p in papers])
     artifacts.write_json(folder / "vocab.json", features.text_names)
@@ -100,7 +138,7 @@ def _write(folder: Path, papers: list[Paper], features: Features, params: Featur
         "params": dataclasses.asdict(params), "categories": features.categories, "papers": len(papers),
         "features": features.X.shape[1], "text_features": len(features.text_names),
         "blocks": [dataclasses.asdict(b) for b in features.blocks],
-        "first_date": papers[0].published, "last_date": papers[-1].published,
+        "first_date": papers[0].published, "last_date": papers[-1].published, "computed_at": int(now),
     })
 
 
@@ -151,6 +189,9 @@ class FeatureIndex:
     row_of: dict[str, int] = dataclasses.field(repr=False, default_factory=dict)
     blocks: list[Block] = dataclasses.field(default_factory=list)
     author_labels: list[str] = dataclasses.field(repr=False, default_factory=list)
+    # When each row's paper first entered the index (int64 unix seconds); None for a generation written
+    # before it was recorded, where "since your last visit" falls back to the published date.
+    first_seen: np.ndarray | None = dataclasses.field(repr=False, default=None)
 
     @classmethod
     def load(cls, models_dir: Path, generation: str | None = None) -> "FeatureIndex":
@@ -177,6 +218,7 @@ class FeatureIndex:
             category_rows=_category_rows(rows["cat_indptr"], rows["cat_indices"], meta["categories"]),
             encoder=QueryEncoder(names, rows["idf"], FeatureParams.from_meta(meta["params"])), meta=meta,
             row_of={pid: i for i, pid in enumerate(ids)}, blocks=blocks, author_labels=labels,
+            first_seen=rows["first_seen"] if "first_seen" in rows and len(rows["first_seen"]) == len(ids) else None,
         )
 
     @property
@@ -187,6 +229,14 @@ class FeatureIndex:
     def similar_scale(self) -> np.ndarray | None:
         """Per-column factors that give similar papers their own block weights (see ``features.block_scale``)."""
         return block_scale(self.blocks, similar_weights(self.params))
+
+    def arrived_after(self, when: float, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Rows in ``lo..hi`` whose paper entered the index after ``when`` (unix seconds), ascending.
+        O(hi - lo): arrival does not follow the row (date) order, so this is a scan, not a slice."""
+        hi = len(self) if hi is None else hi
+        if self.first_seen is None:
+            raise ValueError(f"generation {self.generation} does not record when papers arrived")
+        return np.flatnonzero(self.first_seen[lo:hi] > when) + lo
 
     def block(self, name: str) -> Block | None:
         return next((b for b in self.blocks if b.name == name), None)

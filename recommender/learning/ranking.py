@@ -2,7 +2,8 @@
 
 Every function returns ``(ids, scores)`` and takes the same filters. Each does
 O(page) work or one sparse mat-vec: a date window is a row slice (rows are
-date-sorted), a category is a precomputed row list, and similar/search go
+date-sorted), a category is a precomputed row list, "arrived after" is an
+O(window) scan of one int per row that also narrows the slice, and similar/search go
 through the transposed matrix (an inverted index), touching only the rows
 that share a term with the query.
 """
@@ -29,12 +30,15 @@ MAX_N = 1000
 
 @dataclasses.dataclass(frozen=True)
 class Filters:
-    """Which papers may appear. ``since``/``until`` are inclusive dates; empty categories means all."""
+    """Which papers may appear. ``since``/``until`` are inclusive dates; empty categories means all;
+    ``arrived_after`` (unix seconds) keeps papers that entered the index later than that (see
+    ``FeatureIndex.first_seen``; ignored by an index that does not record arrival)."""
 
     since: dt.date | None = None
     until: dt.date | None = None
     categories: tuple[str, ...] = ()
     exclude: frozenset[str] = frozenset()
+    arrived_after: float | None = None
 
     def __post_init__(self):
         if self.since and self.until and self.since > self.until:
@@ -50,7 +54,12 @@ def _window(index: FeatureIndex, f: Filters) -> tuple[int, int]:
 def candidate_mask(index: FeatureIndex, f: Filters) -> tuple[int, int, np.ndarray | None]:
     """``(lo, hi, mask)``: rows lo..hi pass the date filter; mask (length hi-lo) the rest, or None."""
     lo, hi = _window(index, f)
-    if not f.categories and not f.exclude:
+    arrived = None
+    if f.arrived_after is not None and index.first_seen is not None:
+        arrived = index.arrived_after(f.arrived_after, lo, hi)
+        # Arrivals are mostly the newest rows: shrink the slice to them, so a mat-vec touches only those.
+        lo, hi = (int(arrived[0]), int(arrived[-1]) + 1) if len(arrived) else (lo, lo)
+    if not f.categories and not f.exclude and (arrived is None or len(arrived) == hi - lo):
         return lo, hi, None
     mask = np.ones(hi - lo, dtype=bool)
     if f.categories:
@@ -59,6 +68,10 @@ def candidate_mask(index: FeatureIndex, f: Filters) -> tuple[int, int, np.ndarra
             rows = index.category_rows.get(cat, np.empty(0, np.int32))
             rows = rows[(rows >= lo) & (rows < hi)]
             mask[rows - lo] = True
+    if arrived is not None:
+        keep = np.zeros(hi - lo, dtype=bool)
+        keep[arrived - lo] = True
+        mask &= keep
     for pid in f.exclude:
         row = index.row_of.get(pid)
         if row is not None and lo <= row < hi:

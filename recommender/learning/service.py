@@ -189,7 +189,7 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
     """Ranked recommendations ``(ids, scores)`` for one tag, several combined, or the whole library.
 
     Uses the list saved by ``train`` when it answers the query as asked (one tag
-    or the library, no date or category filter); otherwise one mat-vec.
+    or the library, no date, arrival or category filter); otherwise one mat-vec.
     """
     _check_page(n, offset)
     if model is None or model.generation != index.generation:  # see current_model, which aligns a saved model
@@ -203,7 +203,8 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
 
 
 def _saved_ranking(index, model, tags, filters, hidden, library, n, offset):
-    if filters.since or filters.until or filters.categories or (tags and len(tags) > 1):
+    if filters.since or filters.until or filters.categories or filters.arrived_after is not None or (
+            tags and len(tags) > 1):
         return None
     if not filters.exclude >= library:
         return None  # the saved lists drop library papers; the caller wants them shown

@@ -428,6 +428,8 @@ def verify_generation(folder: Path) -> list[str]:
             problems.append("rows.npz category lists do not match meta.json")
         if len(rows["idf"]) != len(vocab):
             problems.append("rows.npz idf does not match the vocabulary")
+        if "first_seen" in rows and (rows["first_seen"].shape != (n,) or rows["first_seen"].dtype.kind not in "if"):
+            problems.append("rows.npz first_seen is not one time per paper")  # optional: older generations lack it
     except KeyError as exc:
         problems.append(f"rows.npz lacks {exc.args[0]}")
     if authors is not None:
