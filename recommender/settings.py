@@ -55,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fetch_timeout", 30.0, "Timeout in seconds for each arXiv API HTTP request."),
     Setting("fetch_retries", 4, "Retries with exponential backoff for a failed arXiv API request."),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "The arXiv API endpoint `fetch` and the web app's \"fetch from arXiv\" query (tests point it at a local server)."),
-    Setting("import_max_bytes", 5 * 2**20, "Largest library file `paperfeed library import` and the web upload take, in bytes.", minimum=1024),
+    Setting("import_max_bytes", 16 * 2**20, "Largest library file `paperfeed library import` and the web upload take, in bytes (16 MiB: a 5,000-paper export with abstracts is about 10 MiB).", minimum=1024),
     Setting("import_max_entries", 5000, "Most entries (references or id lines) one library import takes.", minimum=1),
     Setting("import_web_fetch", 100, "Most missing papers one web import fetches from arXiv while the page waits (one API request per 100); the rest are listed to import again later or with the CLI."),
     Setting("secret_key", "", "Flask secret key. Required when serving in production; dev mode stores one in the instance folder."),

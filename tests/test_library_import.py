@@ -256,7 +256,7 @@ def test_cli_a_file_past_the_byte_limit_is_refused_without_reading_it_all(stores
     with open(path, "wb") as handle:
         handle.truncate(50 * 2**20)  # a sparse 50 MB file
     code, _, err = run_cli(["library", "import", "alice", str(path)], settings, capsys)
-    assert code == 2 and "imports take at most 5.0 MiB" in err
+    assert code == 2 and "larger than 16.0 MiB, the most an import takes" in err
 
 
 def test_cli_unknown_user_and_missing_file(stores, settings, capsys):

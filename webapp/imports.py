@@ -2,7 +2,7 @@
 
 Limits, so one import cannot hold a worker or hurt the neighbours:
 
-- the body may be ``import_max_bytes`` (5 MiB) plus 64 KiB of form around it; every other route keeps 64 KiB;
+- the body may be ``import_max_bytes`` (16 MiB) plus 64 KiB of form around it; every other route keeps 64 KiB;
 - ``IMPORTS_PER_USER`` imports per sliding window (config; default 20 an hour), shared by every worker;
 - at most ``import_web_fetch`` missing papers (100, one arXiv request) are fetched while the page waits, with
   one retry and a 15 s timeout, and one web fetch at a time across workers, spaced by ``fetch_delay``.

@@ -47,7 +47,7 @@ ERROR_RESPONSES = {
     "401": _error("Not logged in, or the bearer token is invalid or revoked"),
     "404": _error("No such paper, tag or token"),
     "409": _error("A per-user limit (tags, papers per tag, tokens) would be exceeded"),
-    "413": _error("The body is larger than 64 KiB (a library import: 5 MiB)"),
+    "413": _error("The body is larger than 64 KiB (a library import: 16 MiB)"),
     "429": _error("Too many password attempts for this account or from this address", headers={
         "Retry-After": {"description": "seconds until the next attempt is allowed",
                         "schema": {"type": "integer", "minimum": 1}}}),
@@ -191,7 +191,7 @@ SPEC = {
             "Import a library (BibTeX, CSL JSON, Zotero RDF or arXiv ids): tag every paper found, fetch missing "
             "ones from arXiv (at most import_web_fetch per import), and report every entry",
             {"200": _json(_ref("ImportReport"))}, ("409", "429"), auth="required", changes=True, body={
-                "required": True, "description": "an export as JSON text, or a multipart upload (at most 5 MiB)",
+                "required": True, "description": "an export as JSON text, or a multipart upload (at most 16 MiB)",
                 "content": {
                     "application/json": {"schema": _object({
                         "text": {"type": "string", "minLength": 1,

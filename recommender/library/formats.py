@@ -47,7 +47,7 @@ def decode(data: bytes | str, max_bytes: int) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     if len(data) > max_bytes:
-        raise FormatError(f"the file is {_size(len(data))}; imports take at most {_size(max_bytes)}: "
+        raise FormatError(f"the file is larger than {_size(max_bytes)}, the most an import takes: "
                           "split the export (e.g. one collection at a time)")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (some Windows exports)
         try:
@@ -91,7 +91,7 @@ def detect(text: str, hint: str | None = None) -> str:
 
 
 def parse(data: bytes | str, *, filename: str | None = None, fmt: str | None = None,
-          max_bytes: int = 5 * 2**20, max_entries: int = 5000) -> Parsed:
+          max_bytes: int = 16 * 2**20, max_entries: int = 5000) -> Parsed:
     """Read a library export into entries. ``fmt`` forces one of :data:`FORMATS`; ``filename`` is a hint.
 
     Raises :class:`FormatError` for a file that cannot be read as a whole; a bad entry is an ``Entry``
