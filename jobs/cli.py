@@ -82,22 +82,35 @@ def common_options(nested: bool = False) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``paperfeed`` parser. With ``only`` (a command name, or "" for none), just that command's module is
+    imported and its options added: the others stay listed with their help line, so ``--version``, ``--help``
+    and the light commands start without importing scikit-learn. None builds every command (for tests)."""
     parser = argparse.ArgumentParser(prog="paperfeed", description="Personalized arXiv paper recommender.")
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = common_options()
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        module.add_arguments(p, name) if _takes_name(module) else module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if only is None or only == name:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p, name) if _takes_name(module) else module.add_arguments(p)
+            p.set_defaults(_module=module)
     for name, ep in plugin_commands().items():
+        if only is not None and only != name:  # loading it would import its package (webapp: flask and all)
+            sub.add_parser(name, parents=[common], help=f"from the {ep.module.split('.')[0]} package: "
+                                                         f"`paperfeed {name} -h` for its options")
+            continue
         module = ep.load()
         p = sub.add_parser(name, parents=[common], help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not an option (None for ``--version`` or ``-h``)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def version_line() -> str:
@@ -120,7 +133,10 @@ def _locks(args) -> tuple[str, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command(argv)
+    known = command in COMMANDS or command in plugin_commands()
+    args = build_parser(command if known else "").parse_args(argv)
     try:
         settings = load_settings(data_dir=args.data_dir, models_dir=args.models_dir)
         with job_locks(settings.models_dir, _locks(args)):

@@ -51,3 +51,13 @@ def test_demo_checks_the_port_before_it_builds_anything(busy_port, settings, cap
     assert code == 2
     assert f"cannot serve on 127.0.0.1:{busy_port}" in err and "--no-serve" in err
     assert not settings.papers_path.exists(), "the demo imported papers before finding the port taken"
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["library", "export", "--help"]])
+def test_light_commands_do_not_import_the_heavy_libraries(argv):
+    """Only the named command's module is imported: `--version`, `--help` and `library export` start in a
+    fraction of a second instead of loading scikit-learn and Flask."""
+    script = ("import sys\nfrom jobs.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('sklearn', 'flask') if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", script, *argv], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
