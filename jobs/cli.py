@@ -47,6 +47,7 @@ COMMANDS = {
     "untag": ("jobs.users", "remove papers from a user's tag"),
     "recommend": ("jobs.query", "ranked recommendations for a user"),
     "similar": ("jobs.query", "papers similar to a paper"),
+    "popular": ("jobs.popular", "the papers the most readers tagged in the past day, week or month (counts only)"),
     "search": ("jobs.query", "search papers by keywords or arXiv id"),
     "stats": ("jobs.query", "paper count, date range, users and artifact generation"),
     "evaluate": ("jobs.evaluate", "offline quality of the ranking methods on real data (author and citation protocols)"),

@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_papers_per_tag", 5000, "Papers one tag may hold.", minimum=1),
     Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
     Setting("max_api_tokens", 20, "API tokens one user may hold at once.", minimum=1),
+    Setting("popular_min_users", 2, "Different readers who must have tagged a paper in the window before the Popular feed shows it (at least 2, so no one reader's tags are ever revealed).", minimum=2),
     Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
     Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
@@ -96,6 +97,7 @@ class Settings:
     max_papers_per_tag: int
     max_not_interested: int
     max_api_tokens: int
+    popular_min_users: int
     session_idle_days: float
     session_max_days: float
     fetch_delay: float

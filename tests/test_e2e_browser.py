@@ -414,6 +414,13 @@ def test_new_user_journey(server, browser, request, tmp_path):
         page.goto(u("/library"))
         page.wait_for_url(re.compile(r"/login"))
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+        # 11. Popular, for anonymous visitors too: one reader's tags are never shown, so it is empty and says why.
+        page.goto(u("/"))
+        page.locator(".modes label", has_text="Popular").click()
+        page.wait_for_url(re.compile(r"/\?m=popular$"))
+        expect(page.locator(".list .empty")).to_contain_text("once at least 2 readers tag them")
+        assert page.locator(".list .card").count() == 0
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)

@@ -12,7 +12,7 @@ from recommender.library.formats import FORMATS, FormatError, format_name
 
 from . import feeds, imports, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
-from .context import after_library_change, index, library, state
+from .context import after_library_change, feed_page, index, library, state
 from .openapi import SPEC
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -95,9 +95,9 @@ def feed():
     idx = index()
     previous = users().previous_visit(current_user.id) if lib is not None else None  # read only: no visit noted
     q = feeds.parse_feed(request.args, idx, lib is not None, api=True, previous_visit=previous)
-    page = feeds.build_feed(idx, q, lib)
+    page = feed_page(idx, q, lib)
     papers = feeds.cards(state().papers, page.ids, page.scores, with_abstract=_abstracts(),
-                         percentiles=page.percentiles())
+                         percentiles=page.percentiles(), readers=page.readers)
     return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset,
                    since=page.since.isoformat() if page.since else None,
                    arrived_after=page.arrived_after.isoformat() if page.arrived_after else None)

@@ -9,6 +9,7 @@ from flask_login import current_user
 from recommender.features.index import FeatureIndex
 from recommender.learning.models import UserModel
 
+from . import feeds
 from .auth import users
 from .state import AppState
 
@@ -69,6 +70,13 @@ def library() -> Library | None:
         if g.library.needs_retrain:
             state().refresh_stale(uid, g.library.tags_version)
     return g.library
+
+
+def feed_page(idx: FeatureIndex, q: feeds.FeedQuery, lib: Library | None) -> feeds.FeedPage:
+    """The feed for a parsed query: Popular reads every reader's tags (counts only), the others the index."""
+    if q.mode == "popular":
+        return feeds.popular_feed(users(), state().papers, q, state().settings.popular_min_users)
+    return feeds.build_feed(idx, q, lib)
 
 
 def after_library_change() -> None:

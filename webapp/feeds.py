@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 
 import numpy as np
 
+from recommender.accounts import popular
 from recommender.learning import ranking, service
 from recommender.features import AUTHORS, CATEGORIES, TEXT
 from recommender.corpus import links
@@ -30,7 +31,8 @@ PAGE_SIZE = 25
 MAX_FEED_TAGS = 50  # the most tags a user may have (the max_tags setting's default)
 MAX_PAGE = ranking.MAX_N * 100 // PAGE_SIZE
 WINDOWS = {"new": None, "day": 1, "week": 7, "month": 31, "year": 365, "all": None}  # "new": since the last visit
-MODES = ("rec", "recent", "random")
+MODES = ("rec", "recent", "random", "popular")
+POPULAR_WINDOWS = tuple(popular.WINDOWS)  # tags are counted back from now, over these windows only
 
 
 MAX_JSON_DEPTH = 20
@@ -176,7 +178,10 @@ class FeedQuery:
 
 
 def default_window(mode: str, logged_in: bool, api: bool) -> str:
-    """The recommended page opens on what is new since the last visit; everything else on all papers."""
+    """The recommended page opens on what is new since the last visit, Popular on the past week;
+    everything else on all papers."""
+    if mode == "popular":
+        return "week"
     return "new" if mode == "rec" and logged_in and not api else "all"
 
 
@@ -193,6 +198,8 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
         bad_request(f"mode must be one of {', '.join(MODES)}")
     if mode == "rec" and not logged_in:
         abort(401, description="log in to see recommendations")
+    if mode == "popular":
+        return _parse_popular(args, api)
     since, until = _date(args, "since"), _date(args, "until")
     # explicit dates replace the default window (an opening "since your last visit" would contradict them)
     window = args.get("w") or ("all" if since or until else default_window(mode, logged_in, api))
@@ -223,6 +230,33 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
     return FeedQuery(mode, tags, filters, window, category, hide, limit, offset, visit)
 
 
+def _parse_popular(args: MultiDict, api: bool) -> FeedQuery:
+    """Popular counts every reader's tags over the past day, week or month: tags, category and "hide tagged"
+    do not apply (they are ignored, as tags are by Newest), and neither do paper dates (a 400)."""
+    if args.get("since") or args.get("until"):
+        bad_request("since and until do not apply to the popular feed: use window day, week or month")
+    window = args.get("w") or "week"
+    if window == "new":
+        window = "week"  # the default window of another feed, carried over by the form
+    if window not in POPULAR_WINDOWS:
+        if api:
+            bad_request(f"the popular feed counts tags over a window of {', '.join(POPULAR_WINDOWS)}; "
+                        f"not {window[:20]!r}")
+        window = "week"  # the page's form carries the window of the feed it came from
+    if api:
+        limit, offset = _int(args, "limit", PAGE_SIZE, 1, 200), _int(args, "offset", 0, 0, 100 * ranking.MAX_N - 200)
+    else:
+        limit, offset = PAGE_SIZE, (_int(args, "page", 1, 1, MAX_PAGE) - 1) * PAGE_SIZE
+    return FeedQuery("popular", [], ranking.Filters(), window, "", False, limit, offset)
+
+
+def popular_feed(users, papers: PaperStore, q: FeedQuery, min_users: int) -> FeedPage:
+    """The popular page: only counts of readers, for papers at least ``min_users`` of them tagged."""
+    found = popular.popular(users, papers, q.window, min_users=min_users, n=q.limit, offset=q.offset)
+    return FeedPage(found.ids, [float(r) for r in found.readers], found.total, "popular", offset=q.offset,
+                    readers=found.readers)
+
+
 def _days_back(index: FeatureIndex, days: int) -> dt.date | None:
     """The first day of a window of ``days`` ending on the newest paper in the index."""
     return dt.date.fromisoformat(from_day(int(index.dates[-1]) - days + 1)) if len(index) else None
@@ -240,6 +274,7 @@ class FeedPage:
     since: dt.date | None = None  # the first day shown when the window is "new" (after any fallback)
     since_visit: bool = False  # the window is "new" and shows what came since the previous visit (no fallback)
     arrived_after: dt.datetime | None = None  # ... by arrival in the index: after this time (UTC)
+    readers: list[int] | None = None  # popular: how many readers tagged each paper in the window
 
     def percentiles(self) -> list[float | None]:
         """Each paper's rank as a percentile of the papers the model scored in this window: 99.5 means
@@ -340,7 +375,7 @@ def paper_id(raw: str) -> str:
 
 
 def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict | None = None,
-          with_abstract: bool = False, percentiles: list | None = None) -> list[dict]:
+          with_abstract: bool = False, percentiles: list | None = None, readers: list | None = None) -> list[dict]:
     """Display records for a page of ids (O(page) store reads), with the links found in each abstract."""
     found = papers.get_many(ids)
     out = []
@@ -354,6 +389,8 @@ def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict
                 "percentile": percentiles[i] if percentiles else None,
                 "code_url": links.code_url(found_links),
                 "links": [{"url": link.url, "kind": link.kind} for link in found_links]}
+        if readers is not None:
+            card["readers"] = readers[i]
         if with_abstract:
             card["abstract"] = p.abstract
         if tags_of is not None:

@@ -130,8 +130,12 @@ SPEC = {
         "/api/me": {"get": _op("The current user, tag counts and model status", {"200": _json(_ref("Me"))},
                                auth="required")},
         "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, ("404",), auth="optional", params=[
-            _query("mode", "rec (default when logged in; 401 when not), recent or random (short name: m)",
-                   {"type": "string", "enum": ["rec", "recent", "random"]}),
+            _query("mode", "rec (default when logged in; 401 when not), recent, random, or popular: the papers "
+                           "the most readers tagged in the window (day, week (default) or month, counted back "
+                           "from now; at least 2 readers each; only counts, in `readers`). Popular ignores tag, "
+                           "category and hide_tagged, and answers 400 to since, until or another window "
+                           "(short name: m)",
+                   {"type": "string", "enum": ["rec", "recent", "random", "popular"]}),
             _query("tag", "rank for this tag (404 if you have no such tag); repeat to combine; none means the "
                           "whole library (short name: t)"),
             _query("since", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
@@ -254,12 +258,14 @@ SPEC = {
                     "url": {"type": "string"},
                     "kind": {"type": "string", "enum": ["github", "gitlab", "bitbucket", "codeberg", "huggingface",
                                                         "project", "web"]}})},
-                "abstract": {"type": "string", "description": "with abstracts=1"}},
+                "abstract": {"type": "string", "description": "with abstracts=1"},
+                "readers": {"type": "integer", "minimum": 2, "description": "popular feed: how many different "
+                            "readers tagged the paper in the window (never who)"}},
                 required=["id", "title", "authors", "categories", "date", "score", "percentile", "code_url",
                           "links"]),
             "Feed": _object({
                 "papers": {"type": "array", "items": _ref("PaperCard")}, "total": {"type": "integer"},
-                "mode": {"type": "string", "enum": ["rec", "recent", "random"]},
+                "mode": {"type": "string", "enum": ["rec", "recent", "random", "popular"]},
                 "notice": {"type": ["string", "null"]}, "offset": {"type": "integer"},
                 "since": {"type": ["string", "null"], "format": "date",
                           "description": "window=new: the first day shown (your previous visit, or a week back)"}}),

@@ -18,7 +18,7 @@ from recommender.library.formats import FORMATS, FormatError
 
 from . import feeds, feedurls, fetching, imports, searchquery
 from .auth import users
-from .context import after_library_change, index, library, state
+from .context import after_library_change, feed_page, index, library, state
 from .render import linkify, top_percent
 
 bp = Blueprint("views", __name__)
@@ -79,13 +79,14 @@ def feed():
     q, short = _feed_query(idx, lib)
     if short is not None:
         return redirect(url_for("views.feed") + ("?" + short if short else ""))
-    page = feeds.build_feed(idx, q, lib)
+    page = feed_page(idx, q, lib)
     cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True,
-                        percentiles=page.percentiles())
+                        percentiles=page.percentiles(), readers=page.readers)
     return render_template(
         "feed.html", cards=cards, q=q, page=page, pages=pages(q.page, page.total, q.limit),
-        categories=_categories(idx), windows=_windows(lib), user_tags=sorted(lib.tags) if lib else [],
-        model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation)
+        categories=_categories(idx), windows=_windows(lib, q.mode), user_tags=sorted(lib.tags) if lib else [],
+        model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation,
+        popular_min_users=max(2, state().settings.popular_min_users))
 
 
 def _feed_query(idx, lib):
@@ -126,9 +127,10 @@ def _bookkeeping(write, *args):
         return None
 
 
-def _windows(lib) -> list[tuple[str, str]]:
+def _windows(lib, mode: str) -> list[tuple[str, str]]:
     labels = {"new": "since your last visit", "all": "all time"}
-    return [(w, labels.get(w, "past " + w)) for w in feeds.WINDOWS if w != "new" or lib is not None]
+    shown = feeds.POPULAR_WINDOWS if mode == "popular" else [w for w in feeds.WINDOWS if w != "new" or lib is not None]
+    return [(w, labels.get(w, "past " + w)) for w in shown]
 
 
 @bp.get("/search")

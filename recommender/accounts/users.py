@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS tags (
     added_at REAL NOT NULL,
     PRIMARY KEY (user_id, tag, paper_id)
 );
+-- The popular feed reads a time window of tags across users (see recommender.accounts.popular):
+-- a range on added_at that this index covers, so the table itself is never read.
+CREATE INDEX IF NOT EXISTS tags_by_time ON tags (added_at, paper_id, user_id);
 CREATE TABLE IF NOT EXISTS not_interested (
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     paper_id TEXT NOT NULL,
@@ -311,6 +314,22 @@ class UserStore:
             for row in rows:
                 out[row["paper_id"]].append(row["tag"])
         return out
+
+    # across users: counts only, never who ----------------------------------
+    def popular_rows(self, since: float, min_users: int) -> sqlite3.Cursor:
+        """``(paper_id, readers)`` rows, most readers first then the most recently tagged, for papers that at
+        least ``min_users`` different users tagged at or after ``since`` (unix seconds). A lazy cursor: the
+        caller reads as many rows as its page needs. Use :func:`recommender.accounts.popular.popular`."""
+        return self.conn.execute(
+            "SELECT paper_id, COUNT(DISTINCT user_id) AS readers, MAX(added_at) AS last FROM tags "
+            "WHERE added_at >= ? GROUP BY paper_id HAVING readers >= ? ORDER BY readers DESC, last DESC, paper_id",
+            (since, min_users))
+
+    def popular_count(self, since: float, min_users: int) -> int:
+        """How many papers :meth:`popular_rows` would yield."""
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM (SELECT paper_id FROM tags WHERE added_at >= ? GROUP BY paper_id "
+            "HAVING COUNT(DISTINCT user_id) >= ?)", (since, min_users)).fetchone()[0]
 
     # negatives ---------------------------------------------------------
     def set_not_interested(self, user_id: int, paper_id: str, value: bool = True) -> int:
