@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost).", minimum=1),
     Setting("max_papers_per_tag", 5000, "Papers one tag may hold.", minimum=1),
     Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
-    Setting("max_api_tokens", 20, "API tokens one user may hold at once.", minimum=1),
+    Setting("max_api_tokens", 20, "API tokens one user may hold at once, and (counted apart) private Atom feeds.", minimum=1),
     Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
     Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
