@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost).", minimum=1),
     Setting("max_papers_per_tag", 5000, "Papers one tag may hold.", minimum=1),
     Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
-    Setting("max_api_tokens", 20, "API tokens one user may hold at once.", minimum=1),
+    Setting("max_api_tokens", 20, "API tokens one user may hold at once, and (counted apart) private Atom feeds.", minimum=1),
     Setting("popular_min_users", 2, "Different readers who must have tagged a paper in the window before the Popular feed shows it (at least 2, so no one reader's tags are ever revealed).", minimum=2),
     Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
     Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),

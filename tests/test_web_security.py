@@ -54,10 +54,11 @@ def user_with_everything(client, app) -> dict:
     tag(client, token, "mine", PID, OTHER)
     assert send(client, "POST", f"/api/papers/{OTHER}v1/not-interested", token).status_code == 200
     created = send(client, "POST", "/api/tokens", token, json={"name": "script"}).json
+    feed = send(client, "POST", "/api/feed-tokens", token, json={"name": "reader", "tag": "mine"}).json
     wait(app)
     assert client.get("/api/me").json["model"]["up_to_date"] is True
     return {"token": token, "raw_id": PID, "tag": "mine", "token_id": created["id"], "secret": created["token"],
-            "filename": "app.js"}
+            "filename": "app.js", "feed_token": feed["url"].rsplit("/", 1)[1].removesuffix(".atom")}
 
 
 # CSRF -----------------------------------------------------------------------
@@ -125,17 +126,21 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
         assert client.get(url).status_code in (200, 302), url
     wait(app)
     after = everything(web_settings)
-    # The one write a GET may make: the logged-in user's own visit time and remembered feed filters.
+    # The writes a GET may make: the logged-in user's own visit time and remembered feed filters, and an
+    # Atom feed token's last-read time.
     assert {row[0] for row in after[0].get("user_prefs", [])} <= {1}
     assert _without_visits(after) == _without_visits(before)
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
-            "api.tags", "api.similar", "static", "exports.download_bib", "exports.download_json", "exports.download_csv",
+            "api.tags", "api.similar", "static", "atom.feed", "api.feed_tokens", "exports.download_bib",
+            "exports.download_json", "exports.download_csv",
             "exports.api_export"} <= set(crawled)
 
 
 def _without_visits(snapshot: tuple) -> tuple:
     users, *rest = snapshot
-    return ({t: rows for t, rows in users.items() if t != "user_prefs"}, *rest)
+    users = {t: rows for t, rows in users.items() if t != "user_prefs"}
+    users["feed_tokens"] = [row[:-1] for row in users.get("feed_tokens", [])]  # all but last_used
+    return (users, *rest)
 
 
 # IDOR -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from recommender.settings import Settings, load_settings
 
-from . import api, auth, errors, exports, feeds, fetching, imports, views
+from . import api, atomfeed, auth, errors, exports, feeds, fetching, imports, views
 from .state import AppState
 
 
@@ -82,6 +82,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     app.register_blueprint(api.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(fetching.bp)
+    app.register_blueprint(atomfeed.bp)
     return app
 
 

@@ -10,7 +10,7 @@ from recommender.accounts.users import UserError
 from recommender.features import text as textfeatures
 from recommender.library.formats import FORMATS, FormatError, format_name
 
-from . import feeds, imports, searchquery
+from . import atomfeed, feeds, imports, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
 from .context import after_library_change, feed_page, index, library, state
 from .openapi import SPEC
@@ -238,6 +238,32 @@ def create_token():
 def revoke_token(token_id: int):
     if not users().revoke_token(current_user.id, token_id):
         abort(404, description="no such token")
+    return jsonify(ok=True)
+
+
+@bp.get("/feed-tokens")
+@login_required
+def feed_tokens():
+    return jsonify(feeds=users().feed_tokens(current_user.id))
+
+
+@bp.post("/feed-tokens")
+@login_required
+def create_feed_token():
+    data = _body()
+    try:
+        tag = atomfeed.token_tag(data.get("tag"))
+        token_id, secret = users().create_feed_token(current_user.id, _text(data, "name"), tag)
+    except UserError as exc:
+        abort(exc.status, description=str(exc))
+    return jsonify(id=token_id, tag=tag, url=atomfeed.feed_url(secret)), 201
+
+
+@bp.delete("/feed-tokens/<int:token_id>")
+@login_required
+def revoke_feed_token(token_id: int):
+    if not users().revoke_feed_token(current_user.id, token_id):
+        abort(404, description="no such feed")
     return jsonify(ok=True)
 
 

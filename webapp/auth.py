@@ -291,7 +291,15 @@ def logout():
 @bp.route("/account", methods=["GET"])
 @login_required
 def account():
-    return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None)
+    return account_page()
+
+
+def account_page(status: int = 200, new_token: str | None = None, new_feed: str | None = None):
+    """The account page: password form, API tokens and Atom feeds (a new secret is shown once)."""
+    store = users()
+    return render_template("account.html", tokens=store.tokens(current_user.id), new_token=new_token,
+                           feeds=store.feed_tokens(current_user.id), new_feed=new_feed,
+                           user_tags=sorted(store.tags(current_user.id))), status
 
 
 @bp.post("/account/password")
@@ -301,7 +309,7 @@ def account_password():
         change_password(current_user.user, request.form.get("old", ""), request.form.get("new", ""))
     except UserError as exc:
         flash(str(exc), "error")
-        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), exc.status
+        return account_page(exc.status)
     flash("Password changed. Other sessions were logged out.", "ok")
     return redirect(url_for("auth.account"))
 
@@ -313,8 +321,8 @@ def account_token_create():
         _, secret = users().create_token(current_user.id, request.form.get("name", ""))
     except UserError as exc:
         flash(str(exc), "error")
-        return render_template("account.html", tokens=users().tokens(current_user.id), new_token=None), exc.status
-    return render_template("account.html", tokens=users().tokens(current_user.id), new_token=secret)
+        return account_page(exc.status)
+    return account_page(new_token=secret)
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")

@@ -217,6 +217,21 @@ SPEC = {
         "/api/tokens/{token_id}": {"delete": _op("Revoke a token", {"200": OK}, ("404",), params=[
             _path("token_id", "the token's id (from GET /api/tokens)", {"type": "integer"})], auth="required",
             changes=True)},
+        "/api/feed-tokens": {
+            "get": _op("Your private Atom feeds (names, tags and dates, never the secrets)", {"200": _json(_object({
+                "feeds": {"type": "array", "items": _ref("FeedToken")}}))}, auth="required"),
+            "post": _op("Create a private Atom feed for the whole library or one tag; its URL (the secret) is "
+                        "shown once", {"201": _json(_object({
+                            "id": {"type": "integer"}, "tag": {"type": ["string", "null"]},
+                            "url": {"type": "string", "description": "/feeds/<token>.atom, absolute"}}))},
+                ("404", "409"), auth="required", changes=True, body=_body(_object({
+                    "name": {"type": "string", "minLength": 1, "maxLength": 60},
+                    "tag": {"type": ["string", "null"], "description": "one of your tags (404 if you have no "
+                            "such tag); missing, null or empty: the whole library"}}, required=["name"])))},
+        "/api/feed-tokens/{token_id}": {"delete": _op("Revoke a feed (its URL answers 404 from then on)",
+                                                      {"200": OK}, ("404",), params=[
+            _path("token_id", "the feed's id (from GET /api/feed-tokens)", {"type": "integer"})], auth="required",
+            changes=True)},
         "/api/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"})})},
     },
     "components": {
@@ -307,6 +322,9 @@ SPEC = {
                                    "reason": {"type": "string"},
                                    "collections": {"type": "array", "items": {"type": "string"}}},
                                   required=["key", "title"]),
+            "FeedToken": _object({"id": {"type": "integer"}, "name": {"type": "string"},
+                                  "tag": {"type": ["string", "null"], "description": "null: the whole library"},
+                                  "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
             "Token": _object({"id": {"type": "integer"}, "name": {"type": "string"},
                               "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
         },

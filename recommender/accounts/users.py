@@ -1,4 +1,4 @@
-"""User data in SQLite: accounts, one row per (user, tag, paper), negatives, sessions and API tokens.
+"""User data in SQLite: accounts, one row per (user, tag, paper), negatives, sessions, API and feed tokens.
 
 One row per (user, tag, paper) means two writers tagging at once never lose
 each other's updates (a read-modify-write of a whole tag dict does: we measured
@@ -29,6 +29,8 @@ SESSION_TOUCH_S = 60
 VISIT_GAP_S = 3600  # an hour without a page view ends a visit
 VISIT_TOUCH_S = 300  # within a visit, the last-seen time is written at most every 5 minutes
 FEED_PREFS_MAX_BYTES = 32768  # 50 tags of 40 characters, escaped, fit
+FEED_TOKEN_PREFIX = "pff_"
+FEED_TOKEN = re.compile(r"pff_[A-Za-z0-9_-]{43}", re.ASCII)  # the prefix and secrets.token_urlsafe(32)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -75,6 +77,15 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_at REAL NOT NULL,
     last_used REAL
 );
+CREATE TABLE IF NOT EXISTS feed_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    tag TEXT,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_used REAL
+);
 """
 
 
@@ -89,6 +100,12 @@ class UserError(ValueError):
 
 class UnknownPaper(UserError):
     """A paper id that is well formed but not in the store."""
+
+    status = 404
+
+
+class UnknownTag(UserError):
+    """A tag the user does not have."""
 
     status = 404
 
@@ -133,6 +150,16 @@ class Limits:
     api_tokens: int = _setting("max_api_tokens")
     session_idle_s: float = _setting("session_idle_days") * 86400
     session_max_s: float = _setting("session_max_days") * 86400
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedToken:
+    """A private Atom feed: whose, and for which tag (None: the whole library)."""
+
+    id: int
+    user_id: int
+    name: str
+    tag: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,9 +412,7 @@ class UserStore:
 
     def create_token(self, user_id: int, name: str) -> tuple[int, str]:
         """A new personal API token; the secret is returned once and only its hash is kept."""
-        name = (name or "").strip() if isinstance(name, str) else ""
-        if not 1 <= len(name) <= 60 or not name.isprintable():
-            raise UserError("token name must be 1-60 printable characters")
+        name = _token_name(name)
         secret = "pf_" + secrets.token_urlsafe(32)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -416,6 +441,54 @@ class UserStore:
     def revoke_token(self, user_id: int, token_id: int) -> bool:
         """Revoke one of this user's tokens; another user's token id is simply not found."""
         return self._write("DELETE FROM api_tokens WHERE id = ? AND user_id = ?", (token_id, user_id)).rowcount > 0
+
+    # Atom feed tokens: a separate kind, so a feed URL (which readers store and may leak) can never call the API
+    def create_feed_token(self, user_id: int, name: str, tag: str | None = None) -> tuple[int, str]:
+        """A private feed token, for the whole library or one of the user's tags; the secret is returned once.
+
+        Raises :class:`UserError` for a bad name, :class:`UnknownTag` for a tag the user does not have and
+        :class:`LimitExceeded` past ``limits.api_tokens`` feed tokens (the same number as API tokens).
+        """
+        name = _token_name(name)
+        secret = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            if tag is not None and self.conn.execute("SELECT 1 FROM tags WHERE user_id = ? AND tag = ? LIMIT 1",
+                                                     (user_id, tag)).fetchone() is None:
+                raise UnknownTag(f"you have no tag {str(tag)[:40]!r}")
+            held = self.conn.execute("SELECT COUNT(*) FROM feed_tokens WHERE user_id = ?", (user_id,)).fetchone()[0]
+            if held >= self.limits.api_tokens:
+                raise LimitExceeded(f"you have {held} feeds, the limit: revoke one first")
+            cur = self.conn.execute("INSERT INTO feed_tokens (user_id, name, tag, token_hash, created_at) "
+                                    "VALUES (?, ?, ?, ?, ?)", (user_id, name, tag, _digest(secret), time.time()))
+        return cur.lastrowid, secret
+
+    def feed_token(self, secret: str) -> FeedToken | None:
+        """The feed token with this secret, or None (unknown, revoked or malformed: the caller answers 404).
+
+        Found by the secret's hash, so the lookup time says nothing about how close a guess was. Notes the
+        use at most every ``TOKEN_TOUCH_S``.
+        """
+        if not isinstance(secret, str) or not FEED_TOKEN.fullmatch(secret):
+            return None
+        row = self.conn.execute("SELECT id, user_id, name, tag, last_used FROM feed_tokens WHERE token_hash = ?",
+                                (_digest(secret),)).fetchone()
+        if row is None:
+            return None
+        now = time.time()
+        if row["last_used"] is None or now - row["last_used"] > TOKEN_TOUCH_S:  # not a write on every fetch
+            self.conn.execute("UPDATE feed_tokens SET last_used = ? WHERE id = ?", (now, row["id"]))
+        return FeedToken(row["id"], row["user_id"], row["name"], row["tag"])
+
+    def feed_tokens(self, user_id: int) -> list[dict]:
+        """``[{id, name, tag, created_at, last_used}]``, never the secrets; ``tag`` None is the whole library."""
+        rows = self.conn.execute("SELECT id, name, tag, created_at, last_used FROM feed_tokens WHERE user_id = ? "
+                                 "ORDER BY id", (user_id,))
+        return [dict(r) for r in rows]
+
+    def revoke_feed_token(self, user_id: int, token_id: int) -> bool:
+        """Revoke one of this user's feed tokens; another user's token id is simply not found."""
+        return self._write("DELETE FROM feed_tokens WHERE id = ? AND user_id = ?", (token_id, user_id)).rowcount > 0
 
     # visits and feed preferences: bookkeeping of the user's own row, cheap enough for a page view
     def record_visit(self, user_id: int, now: float | None = None) -> float | None:
@@ -469,6 +542,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
     columns = {r["name"] for r in conn.execute("PRAGMA table_info(sessions)")}
     if "last_seen" not in columns:
         conn.execute("ALTER TABLE sessions ADD COLUMN last_seen REAL")
+
+
+def _token_name(name) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= 60 or not name.isprintable():
+        raise UserError("token name must be 1-60 printable characters")
+    return name
 
 
 def _digest(secret: str) -> str:

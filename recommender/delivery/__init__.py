@@ -1,0 +1,1 @@
+"""Delivering recommendations outside the web pages: private Atom feeds."""
