@@ -161,7 +161,9 @@ def test_mark_all_as_read(client, web_settings):
 def test_the_api_marks_and_reads_only_your_own_state(client, app, web_settings):
     token = register(client, "alice")
     r = send(client, "POST", "/api/seen", token, json={"ids": [A, f"{B}v2"], "state": "opened"})
-    assert r.status_code == 200 and r.json == {"marked": 2, "state": "opened"}
+    assert r.status_code == 200 and r.json == {"marked": 2, "state": "opened", "unknown": []}
+    r = send(client, "POST", "/api/seen", token, json={"ids": ["2501.99999"]})  # well formed, not in the store
+    assert r.json == {"marked": 0, "state": "shown", "unknown": ["2501.99999"]}
     assert client.get(f"/api/seen?ids={A},{B},{C}").json == {"states": {A: "opened", B: "opened"}}
     send(client, "POST", "/api/seen", token, json={"ids": [A], "state": "shown"})
     assert client.get(f"/api/seen?ids={A}").json["states"][A] == "opened"  # never downgraded

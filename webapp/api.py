@@ -137,8 +137,10 @@ def mark_seen():
         feeds.bad_request("state must be shown or opened")
     if via not in ("api", "atom"):
         feeds.bad_request("via must be api or atom")
-    seen.mark(users(), current_user.id, ids, seen.STATES[name], via)
-    return jsonify(marked=len(ids), state=name)
+    found = state().papers.get_many(ids)  # only papers the store holds: a user's rows are bounded by the store
+    known = [pid for pid in ids if pid in found]
+    seen.mark(users(), current_user.id, known, seen.STATES[name], via)
+    return jsonify(marked=len(known), state=name, unknown=[pid for pid in ids if pid not in found])
 
 
 @bp.get("/seen")

@@ -158,7 +158,9 @@ SPEC = {
         "/api/seen": {
             "post": _op("Record papers as shown or opened (upgrades only: opened is never turned back into shown)",
                         {"200": _json(_object({"marked": {"type": "integer"},
-                                               "state": {"type": "string", "enum": ["shown", "opened"]}}))},
+                                               "state": {"type": "string", "enum": ["shown", "opened"]},
+                                               "unknown": {"type": "array", "items": {"type": "string"},
+                                                           "description": "ids not in the store (not marked)"}}))},
                         auth="required", changes=True, body=_body(_object({
                             "ids": {**SEEN_IDS, "description": "arXiv ids (1-200)"},
                             "state": {"type": "string", "enum": ["shown", "opened"], "default": "shown"},
