@@ -5,6 +5,7 @@ import dataclasses
 
 from recommender.storage.artifacts import remove_stale_temps
 from recommender.learning.service import train_current
+from recommender.accounts import seen
 from recommender.accounts.users import UserStore
 
 from .output import emit
@@ -23,9 +24,11 @@ def run(args, settings) -> int:
             progress.update(done - progress.n)
 
         summary = train_current(settings, users, everyone=args.all, progress=advance)
+        pruned = seen.prune_all(users, users.limits.seen_retention_s)  # retention of the seen records
     text = (f"trained {len(summary.trained)} users, {summary.skipped} up to date"
             + (f", {len(summary.empty)} with no tagged paper in the features" if summary.empty else "")
             + (f"; compute published {summary.generation} meanwhile, so its users were retrained on it"
-               if summary.passes > 1 else ""))
+               if summary.passes > 1 else "")
+            + (f"; deleted {pruned} seen records older than {settings.seen_retention_days} days" if pruned else ""))
     emit(args, dataclasses.asdict(summary), text)
     return 0

@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_not_interested", 10000, "Papers one user may mark \"not interested\"."),
     Setting("max_api_tokens", 20, "API tokens one user may hold at once, and (counted apart) private Atom feeds.", minimum=1),
     Setting("popular_min_users", 2, "Different readers who must have tagged a paper in the window before the Popular feed shows it (at least 2, so no one reader's tags are ever revealed).", minimum=2),
+    Setting("seen_retention_days", 365, "Days a record that a user was shown or opened a paper is kept (then the paper counts as unseen again); pruned at the start of each visit and by `train`.", minimum=1),
     Setting("session_idle_days", 14.0, "A login session ends after this many days without a request."),
     Setting("session_max_days", 30.0, "A login session ends this many days after login, however active."),
     Setting("fetch_delay", 3.0, "Seconds between two arXiv API requests (arXiv asks for at least 3)."),
@@ -98,6 +99,7 @@ class Settings:
     max_not_interested: int
     max_api_tokens: int
     popular_min_users: int
+    seen_retention_days: int
     session_idle_days: float
     session_max_days: float
     fetch_delay: float
@@ -113,7 +115,8 @@ class Settings:
     def limits(self) -> "Limits":
         from recommender.accounts.users import Limits  # the store enforces them; settings only carry the numbers
         return Limits(self.max_tags, self.max_papers_per_tag, self.max_not_interested, self.max_api_tokens,
-                      self.session_idle_days * 86400, self.session_max_days * 86400)
+                      self.session_idle_days * 86400, self.session_max_days * 86400,
+                      self.seen_retention_days * 86400)
 
     @property
     def papers_path(self) -> Path:

@@ -408,6 +408,15 @@ def test_new_user_journey(server, browser, request, tmp_path):
         expect(page.locator(".list .card").first).to_be_visible()
         assert page.locator(f'[id="{card_id}"]').count() == 0, "a paper marked not interested came back"
 
+        # 9b. Mark all as read (issue 11, part 3): the newest papers of the week go, and the feed goes on after them.
+        page.goto(u("/?m=recent&w=week"))
+        first_id = page.locator(".list .card").first.get_attribute("id")
+        page.get_by_role("button", name="Mark all as read").click()
+        page.wait_for_url(re.compile(r"s=1"))
+        expect(page.locator("body")).to_contain_text("as read")
+        assert page.locator(f'[id="{first_id}"]').count() == 0, "a paper marked read is still on the hide-seen feed"
+        expect(page.locator('input[name="s"][type="checkbox"]')).to_be_checked()
+
         # 10. Log out: the library now asks for a login.
         page.locator("#logout").click()
         expect(page.get_by_role("link", name="Log in")).to_be_visible()

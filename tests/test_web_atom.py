@@ -301,3 +301,17 @@ def test_the_feed_date_without_entries_is_deterministic(app):
     assert first.get_data() == fetch(app, path).get_data()
     assert parsed.feed.updated.startswith(week_since(app)[:4])
     assert dt.datetime.fromisoformat(parsed.feed.updated)
+
+
+def test_papers_in_the_atom_feed_count_as_shown(app):
+    """A reader who reads the feed in a feed reader was shown those papers: "hide seen" and the digest skip them."""
+    from recommender.accounts.users import UserStore
+    client = app.test_client()
+    token = register(client, "reader")
+    tag(client, token, "mine", *topic_papers(client, "galaxy", "astro-ph", 4))
+    wait(app)
+    ids = entry_ids(parse(fetch(app, new_feed(client))))
+    assert ids
+    with UserStore(app.extensions["paperfeed"].settings.users_path) as users:
+        states = users.shown(users.get_user("reader").id, ids)
+    assert sorted(states) == sorted(ids)

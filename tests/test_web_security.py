@@ -108,7 +108,7 @@ def test_anonymous_posts_need_csrf_too(client, app, web_settings):
 def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     values = user_with_everything(client, app)
     queries = {"views.search": {"q": "galaxy"}, "api.search": {"q": "galaxy"},
-               "exports.api_export": {"format": "bibtex", "tag": "mine"}}
+               "exports.api_export": {"format": "bibtex", "tag": "mine"}, "api.seen_states": {"ids": PID}}
     before = everything(web_settings)
     crawled = []
     for rule in app.url_map.iter_rules():
@@ -126,9 +126,10 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
         assert client.get(url).status_code in (200, 302), url
     wait(app)
     after = everything(web_settings)
-    # The writes a GET may make: the logged-in user's own visit time and remembered feed filters, and an
-    # Atom feed token's last-read time.
+    # The writes a GET may make: the logged-in user's own visit time, remembered feed filters, which papers
+    # the feed showed them and which they opened (issue 11, part 3), and an Atom feed token's last-read time.
     assert {row[0] for row in after[0].get("user_prefs", [])} <= {1}
+    assert {row[0] for row in after[0].get("seen", [])} == {1}
     assert _without_visits(after) == _without_visits(before)
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
             "api.tags", "api.similar", "static", "atom.feed", "api.feed_tokens", "exports.download_bib",
@@ -138,7 +139,7 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
 
 def _without_visits(snapshot: tuple) -> tuple:
     users, *rest = snapshot
-    users = {t: rows for t, rows in users.items() if t != "user_prefs"}
+    users = {t: rows for t, rows in users.items() if t not in ("user_prefs", "seen")}
     users["feed_tokens"] = [row[:-1] for row in users.get("feed_tokens", [])]  # all but last_used
     return (users, *rest)
 

@@ -1,18 +1,22 @@
 """The JSON API: the same ``recommender`` calls as the pages, documented in ``/api/openapi.json``."""
 from __future__ import annotations
 
+import dataclasses
+import time
+
 from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
 from recommender.learning import ranking, service
+from recommender.accounts import seen
 from recommender.accounts.users import UserError
 from recommender.features import text as textfeatures
 from recommender.library.formats import FORMATS, FormatError, format_name
 
 from . import atomfeed, feeds, imports, searchquery
 from .auth import authenticate, change_password, end_session, register_user, start_session, users
-from .context import after_library_change, feed_page, index, library, state
+from .context import MARK_ALL_MAX, after_library_change, feed_page, index, library, mark_all_seen, state
 from .openapi import SPEC
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -94,13 +98,71 @@ def feed():
     lib = library()
     idx = index()
     previous = users().previous_visit(current_user.id) if lib is not None else None  # read only: no visit noted
-    q = feeds.parse_feed(request.args, idx, lib is not None, api=True, previous_visit=previous)
+    q = _with_seen(feeds.parse_feed(request.args, idx, lib is not None, api=True, previous_visit=previous))
     page = feed_page(idx, q, lib)
     papers = feeds.cards(state().papers, page.ids, page.scores, with_abstract=_abstracts(),
                          percentiles=page.percentiles(), readers=page.readers)
     return jsonify(papers=papers, total=page.total, mode=page.mode, notice=page.notice, offset=q.offset,
                    since=page.since.isoformat() if page.since else None,
                    arrived_after=page.arrived_after.isoformat() if page.arrived_after else None)
+
+
+def _with_seen(q):
+    """``s=1``: leave out what the user was shown or opened before ``as_of`` (default: now)."""
+    if not q.hide_seen:
+        return q
+    cutoff = feeds.seen_cutoff(q, None, None, time.time())
+    return dataclasses.replace(q, seen=users().seen_ids(current_user.id, cutoff))
+
+
+SEEN_MAX_IDS = 200  # ids one POST /api/seen (or GET) takes
+
+
+def _seen_ids(raw) -> list[str]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(i, str) for i in raw):
+        feeds.bad_request("ids must be a non-empty list of arXiv ids (strings)")
+    if len(raw) > SEEN_MAX_IDS:
+        feeds.bad_request(f"at most {SEEN_MAX_IDS} ids at a time")
+    return list(dict.fromkeys(feeds.paper_id(i) for i in raw))
+
+
+@bp.post("/seen")
+@login_required
+def mark_seen():
+    """Record papers as shown or opened (apps, the Atom feed): ``{ids, state: shown|opened, via: api|atom}``."""
+    data = _body()
+    ids = _seen_ids(data.get("ids"))
+    name, via = data.get("state", "shown"), data.get("via", "api")
+    if name not in seen.STATES:
+        feeds.bad_request("state must be shown or opened")
+    if via not in ("api", "atom"):
+        feeds.bad_request("via must be api or atom")
+    found = state().papers.get_many(ids)  # only papers the store holds: a user's rows are bounded by the store
+    known = [pid for pid in ids if pid in found]
+    seen.mark(users(), current_user.id, known, seen.STATES[name], via)
+    return jsonify(marked=len(known), state=name, unknown=[pid for pid in ids if pid not in found])
+
+
+@bp.get("/seen")
+@login_required
+def seen_states():
+    """``?ids=a,b``: ``{states: {id: shown|opened}}`` for those of the ids the user was shown or opened."""
+    raw = [i for part in request.args.getlist("ids") for i in part.split(",") if i]
+    ids = _seen_ids(raw)
+    found = users().shown(current_user.id, ids)
+    return jsonify(states={pid: seen.STATE_NAMES[st] for pid, st in found.items()})
+
+
+@bp.post("/seen/all")
+@login_required
+def mark_all_seen_api():
+    """Mark all as read: the first ``MARK_ALL_MAX`` papers of the feed the query parameters describe
+    (as ``GET /api/feed`` takes them) count as shown."""
+    idx, lib = index(), library()
+    q = _with_seen(feeds.parse_feed(request.args, idx, True, api=True,
+                                    previous_visit=users().previous_visit(current_user.id)))
+    marked = mark_all_seen(idx, q, lib, via="api")
+    return jsonify(marked=marked, limit=MARK_ALL_MAX, as_of=int(time.time()) + 1)
 
 
 def _abstracts() -> bool:

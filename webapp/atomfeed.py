@@ -7,11 +7,12 @@ changes nothing but the token's "last used" time, written at most once a minute.
 """
 from __future__ import annotations
 
-import hashlib
 import datetime as dt
+import hashlib
+import sqlite3
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from recommender.accounts.users import UserError
@@ -39,6 +40,10 @@ def feed(feed_token: str):
         idx, state().model(user.id), tags, store.not_interested(user.id), found.tag)
     found_papers = state().papers.get_many(picked.ids)
     papers = [found_papers[pid] for pid in picked.ids if pid in found_papers]
+    try:  # the reader was shown these (so "hide seen" and the digest skip them); never worth failing the feed
+        store.mark_shown(user.id, [p.id for p in papers], via="atom")
+    except sqlite3.Error as exc:
+        current_app.logger.warning("atom feed: seen marks skipped: %s", exc)
     info = atom.FeedInfo(
         feed_id=f"tag:{urlsplit(request.host_url).hostname or 'localhost'},2026:feeds/{found.id}",
         title=f"Paperfeed: {found.tag}" if found.tag else f"Paperfeed: {user.username}'s library",

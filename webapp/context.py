@@ -83,3 +83,12 @@ def after_library_change() -> None:
     """Queue a background retrain of the current user."""
     g.pop("library", None)
     state().schedule_retrain(current_user.id)
+
+
+MARK_ALL_MAX = 500  # "mark all as read" marks at most this many papers of the feed, from the top
+
+
+def mark_all_seen(idx: FeatureIndex, q: feeds.FeedQuery, lib: Library, via: str = "feed") -> int:
+    """Mark the first :data:`MARK_ALL_MAX` papers of the feed ``q`` describes as shown; returns how many."""
+    page = feed_page(idx, dataclasses.replace(q, limit=MARK_ALL_MAX, offset=0), lib)
+    return users().mark_shown(current_user.id, page.ids, via)

@@ -171,6 +171,9 @@ class FeedQuery:
     limit: int
     offset: int
     previous_visit: dt.datetime | None = None  # for window "new": when the user's previous visit ended (UTC)
+    hide_seen: bool = False  # leave out papers already shown or opened (``s=1``)
+    as_of: int | None = None  # hide-seen cutoff in unix seconds (``as_of=``); else the start of this visit
+    seen: frozenset[str] = frozenset()  # the papers hide-seen leaves out (the view reads them, see seen_cutoff)
 
     @property
     def page(self) -> int:
@@ -227,7 +230,21 @@ def parse_feed(args: MultiDict, index: FeatureIndex, logged_in: bool, api: bool,
     except ValueError as exc:
         bad_request(str(exc))
     hide = args.get("h", "1" if mode == "rec" else "0") not in ("0", "", "false", "off")
-    return FeedQuery(mode, tags, filters, window, category, hide, limit, offset, visit)
+    hide_seen = logged_in and args.get("s", "0") not in ("0", "", "false", "off")
+    as_of = _int(args, "as_of", 0, 0, 2**40) or None
+    return FeedQuery(mode, tags, filters, window, category, hide, limit, offset, visit, hide_seen, as_of)
+
+
+def seen_cutoff(q: FeedQuery, previous_visit: float | None, visit_gap_s: float | None, now: float) -> int | None:
+    """Hide-seen leaves out papers marked before this time: ``as_of`` when the URL gives one, else the
+    start of the current visit for a page (so this visit's own pages, and paging through them, stay put:
+    every mark of the previous visit is within minutes of its end, and this visit began more than
+    ``visit_gap_s`` after it); the API (``visit_gap_s`` None) uses now. None: nothing to hide (a first visit)."""
+    if q.as_of is not None:
+        return q.as_of
+    if visit_gap_s is None:
+        return int(now) + 1
+    return None if previous_visit is None else int(previous_visit) + int(visit_gap_s)
 
 
 def _parse_popular(args: MultiDict, api: bool) -> FeedQuery:
@@ -310,6 +327,7 @@ def _new_or_week(index: FeatureIndex, q: FeedQuery, lib):
     if q.previous_visit is None and q.filters.since is not None:
         return q, None  # an explicit since= wins
     tagged = (lib.papers | set(lib.hidden)) if lib and q.hide_tagged else set()
+    tagged |= q.seen if q.hide_seen else set()
     if q.previous_visit is not None:
         if index.first_seen is not None:
             q = dataclasses.replace(q, filters=dataclasses.replace(q.filters,
@@ -334,7 +352,8 @@ def visit_label(when: dt.datetime) -> str:
 def _run(index: FeatureIndex, q: FeedQuery, lib) -> FeedPage:
     library, model, hidden = (lib.tags, lib.model, lib.hidden) if lib else ({}, None, ())
     tagged = {p for ids in library.values() for p in ids}
-    filters = dataclasses.replace(q.filters, exclude=frozenset(tagged) if q.hide_tagged else frozenset())
+    excluded = (frozenset(tagged) if q.hide_tagged else frozenset()) | (q.seen if q.hide_seen else frozenset())
+    filters = dataclasses.replace(q.filters, exclude=excluded)
     if q.mode == "rec":
         unknown = [t for t in q.tags if t not in library]
         if unknown:
@@ -375,8 +394,10 @@ def paper_id(raw: str) -> str:
 
 
 def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict | None = None,
-          with_abstract: bool = False, percentiles: list | None = None, readers: list | None = None) -> list[dict]:
-    """Display records for a page of ids (O(page) store reads), with the links found in each abstract."""
+          with_abstract: bool = False, percentiles: list | None = None, readers: list | None = None,
+          seen_of: dict | None = None) -> list[dict]:
+    """Display records for a page of ids (O(page) store reads), with the links found in each abstract.
+    ``seen_of`` (``{id: 1 shown, 2 opened}``) adds ``seen``: "seen", "read" or None."""
     found = papers.get_many(ids)
     out = []
     for i, (pid, score) in enumerate(zip(ids, scores)):
@@ -395,6 +416,8 @@ def cards(papers: PaperStore, ids: list[str], scores: list[float], tags_of: dict
             card["abstract"] = p.abstract
         if tags_of is not None:
             card["tags"] = tags_of.get(pid, [])
+        if seen_of is not None:
+            card["seen"] = {1: "seen", 2: "read"}.get(seen_of.get(pid))
         out.append(card)
     return out
 

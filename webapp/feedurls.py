@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from werkzeug.datastructures import MultiDict
 
 #: Short name of each long parameter name that older links use.
-LONG_NAMES = {"mode": "m", "tag": "t", "window": "w", "category": "c", "hide_tagged": "h"}
+LONG_NAMES = {"mode": "m", "tag": "t", "window": "w", "category": "c", "hide_tagged": "h", "hide_seen": "s"}
 #: Parameters that are filters (remembered per user); ``m`` (the feed) and ``page`` are not.
-FILTERS = ("t", "w", "c", "h", "since", "until")
-REMEMBERED = ("t", "w", "c", "h")
+FILTERS = ("t", "w", "c", "h", "s", "since", "until")
+REMEMBERED = ("t", "w", "c", "h", "s")
 
 
 def short_args(args: MultiDict) -> MultiDict:
@@ -49,14 +49,16 @@ def with_prefs(args: MultiDict, prefs: dict, tags: set[str], windows, categories
         out["w"] = prefs["w"]
     if isinstance(prefs.get("c"), str) and prefs["c"] in categories:
         out["c"] = prefs["c"]
-    if prefs.get("h") in ("0", "1"):
-        out["h"] = prefs["h"]
+    for name in ("h", "s"):
+        if prefs.get(name) in ("0", "1"):
+            out[name] = prefs[name]
     return out
 
 
 def prefs_of(q) -> dict:
     """The filters of a parsed :class:`~webapp.feeds.FeedQuery` as they are remembered."""
-    return {"t": list(q.tags), "w": q.window, "c": q.category, "h": "1" if q.hide_tagged else "0"}
+    return {"t": list(q.tags), "w": q.window, "c": q.category, "h": "1" if q.hide_tagged else "0",
+            "s": "1" if q.hide_seen else "0"}
 
 
 def canonical(q, args: MultiDict, default_mode: str, default_window: str) -> list[tuple[str, str]]:
@@ -71,7 +73,9 @@ def canonical(q, args: MultiDict, default_mode: str, default_window: str) -> lis
         pairs.append(("c", q.category))
     if q.hide_tagged != (q.mode == "rec"):
         pairs.append(("h", "1" if q.hide_tagged else "0"))
-    for name in ("since", "until"):
+    if q.hide_seen:
+        pairs.append(("s", "1"))
+    for name in ("since", "until", "as_of"):
         if args.get(name):
             pairs.append((name, args[name]))
     if q.page > 1:

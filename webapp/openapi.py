@@ -107,6 +107,30 @@ def _op(summary: str, responses: dict, errors=(), *, params=(), body=None, auth=
     return op
 
 
+FEED_PARAMS = [  # GET /api/feed and POST /api/seen/all
+    _query("mode", "rec (default when logged in; 401 when not), recent, random, or popular: the papers "
+                   "the most readers tagged in the window (day, week (default) or month, counted back "
+                   "from now; at least 2 readers each; only counts, in `readers`). Popular ignores tag, "
+                   "category and hide_tagged, and answers 400 to since, until or another window "
+                   "(short name: m)",
+           {"type": "string", "enum": ["rec", "recent", "random", "popular"]}),
+    _query("tag", "rank for this tag (404 if you have no such tag); repeat to combine; none means the "
+                  "whole library (short name: t)"),
+    _query("since", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
+    _query("until", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
+    _query("window", "new (since your previous visit to the web feed, else the past week), day, week, "
+                     "month, year or all (default), counted back from the newest paper (short name: w)",
+           {"type": "string", "enum": ["new", "day", "week", "month", "year", "all"]}),
+    _query("category", "an arXiv category such as cs.LG (short name: c)"),
+    _query("hide_tagged", "0 or 1 (default 1 for rec; short name: h)"),
+    _query("hide_seen", "1 leaves out papers you were shown or opened before as_of (default now; short name: s)",
+           {"type": "string", "enum": ["0", "1"]}),
+    _query("as_of", "with hide_seen: only papers marked before this time (unix seconds) count as seen",
+           {"type": "integer", "minimum": 0, "maximum": 2**40}),
+    LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 99800})]
+SEEN_IDS = {"type": "array", "items": PAPER_ID, "minItems": 1, "maxItems": 200}
+
+
 SPEC = {
     "openapi": "3.1.0",
     "info": {"title": "Paperfeed API", "version": "1",
@@ -129,23 +153,27 @@ SPEC = {
                                           "old": {"type": "string"}, "new": {"type": "string"}})))},
         "/api/me": {"get": _op("The current user, tag counts and model status", {"200": _json(_ref("Me"))},
                                auth="required")},
-        "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, ("404",), auth="optional", params=[
-            _query("mode", "rec (default when logged in; 401 when not), recent, random, or popular: the papers "
-                           "the most readers tagged in the window (day, week (default) or month, counted back "
-                           "from now; at least 2 readers each; only counts, in `readers`). Popular ignores tag, "
-                           "category and hide_tagged, and answers 400 to since, until or another window "
-                           "(short name: m)",
-                   {"type": "string", "enum": ["rec", "recent", "random", "popular"]}),
-            _query("tag", "rank for this tag (404 if you have no such tag); repeat to combine; none means the "
-                          "whole library (short name: t)"),
-            _query("since", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
-            _query("until", "YYYY-MM-DD, inclusive", {"type": "string", "format": "date"}),
-            _query("window", "new (since your previous visit to the web feed, else the past week), day, week, "
-                             "month, year or all (default), counted back from the newest paper (short name: w)",
-                   {"type": "string", "enum": ["new", "day", "week", "month", "year", "all"]}),
-            _query("category", "an arXiv category such as cs.LG (short name: c)"),
-            _query("hide_tagged", "0 or 1 (default 1 for rec; short name: h)"),
-            ABSTRACTS, LIMIT, _query("offset", "skip this many", {"type": "integer", "minimum": 0, "maximum": 99800})])},
+        "/api/feed": {"get": _op("A ranked feed", {"200": _json(_ref("Feed"))}, ("404",), auth="optional",
+                                 params=[*FEED_PARAMS, ABSTRACTS])},
+        "/api/seen": {
+            "post": _op("Record papers as shown or opened (upgrades only: opened is never turned back into shown)",
+                        {"200": _json(_object({"marked": {"type": "integer"},
+                                               "state": {"type": "string", "enum": ["shown", "opened"]},
+                                               "unknown": {"type": "array", "items": {"type": "string"},
+                                                           "description": "ids not in the store (not marked)"}}))},
+                        auth="required", changes=True, body=_body(_object({
+                            "ids": {**SEEN_IDS, "description": "arXiv ids (1-200)"},
+                            "state": {"type": "string", "enum": ["shown", "opened"], "default": "shown"},
+                            "via": {"type": "string", "enum": ["api", "atom"], "default": "api"}},
+                            required=["ids"]))),
+            "get": _op("Which of these papers you were shown or opened", {"200": _json(_object({"states": {
+                "type": "object", "additionalProperties": {"type": "string", "enum": ["shown", "opened"]}}}))},
+                auth="required", params=[_query("ids", "comma-separated arXiv ids (1-200)", required=True)])},
+        "/api/seen/all": {"post": _op(
+            "Mark all as read: the first 500 papers of the feed these parameters describe (as GET /api/feed) "
+            "count as shown", {"200": _json(_object({"marked": {"type": "integer"}, "limit": {"type": "integer"},
+                                                     "as_of": {"type": "integer"}}))},
+            ("404",), auth="required", changes=True, params=FEED_PARAMS)},
         "/api/papers/{id}": {"get": _op("One paper with its top terms (and your tags, and why your model scores it)",
                                         {"200": _json(_ref("Paper"))}, ("404",), params=[PID], auth="optional")},
         "/api/papers/{id}/similar": {"get": _op("Similar papers", {"200": PAPERS}, ("404",),

@@ -2,14 +2,16 @@
 the POST forms here are the no-JavaScript fallback."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
+import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from recommender.accounts.users import UserError
+from recommender.accounts.users import VISIT_GAP_S, UserError
 from recommender.corpus import links
 from recommender.features import text as textfeatures
 from recommender.learning import ranking, service
@@ -18,7 +20,7 @@ from recommender.library.formats import FORMATS, FormatError
 
 from . import feeds, feedurls, fetching, imports, searchquery
 from .auth import users
-from .context import after_library_change, feed_page, index, library, state
+from .context import after_library_change, feed_page, index, library, mark_all_seen, state
 from .render import linkify, top_percent
 
 bp = Blueprint("views", __name__)
@@ -76,20 +78,50 @@ def _model_status(lib):
 @bp.get("/")
 def feed():
     idx, lib = index(), library()
-    q, short = _feed_query(idx, lib)
+    q, short, previous = _feed_query(idx, lib)
     if short is not None:
         return redirect(url_for("views.feed") + ("?" + short if short else ""))
+    q = _with_seen(q, previous)
     page = feed_page(idx, q, lib)
+    seen_of = None
+    if lib is not None:  # the states as they were before this page, then this page's papers count as shown
+        seen_of = _bookkeeping(users().shown, current_user.id, page.ids) or {}
+        _bookkeeping(users().mark_shown, current_user.id, page.ids, "feed")
     cards = feeds.cards(state().papers, page.ids, page.scores, lib.tags_of() if lib else None, with_abstract=True,
-                        percentiles=page.percentiles(), readers=page.readers)
+                        percentiles=page.percentiles(), readers=page.readers, seen_of=seen_of)
     return render_template(
         "feed.html", cards=cards, q=q, page=page, pages=pages(q.page, page.total, q.limit),
         categories=_categories(idx), windows=_windows(lib, q.mode), user_tags=sorted(lib.tags) if lib else [],
         model_status=_model_status(lib), last_date=idx.meta.get("last_date"), generation=idx.generation,
-        popular_min_users=max(2, state().settings.popular_min_users))
+        popular_min_users=max(2, state().settings.popular_min_users),
+        mark_all_url=url_for("views.mark_all_read") + "?" + request.query_string.decode("latin-1"))
 
 
-def _feed_query(idx, lib):
+def _with_seen(q, previous):
+    """The query with the papers hide-seen leaves out, read once from the user's rows (best effort)."""
+    if not q.hide_seen:
+        return q
+    cutoff = feeds.seen_cutoff(q, previous, VISIT_GAP_S, time.time())
+    if cutoff is None:
+        return q
+    return dataclasses.replace(q, seen=_bookkeeping(users().seen_ids, current_user.id, cutoff) or frozenset())
+
+
+@bp.post("/seen/all")
+@login_required
+def mark_all_read():
+    """"Mark all as read": the first ``MARK_ALL_MAX`` papers of the feed this URL's query shows (its filters,
+    from the top, whatever the page) count as shown; then that feed with hide-seen on, as of now."""
+    idx, lib = index(), library()
+    q, _, previous = _feed_query(idx, lib, note_visit=False)
+    marked = mark_all_seen(idx, _with_seen(q, previous), lib)
+    flash(f"Marked {marked:,} {'paper' if marked == 1 else 'papers'} as read.", "ok")
+    pairs = [p for p in feedurls.canonical(q, request.args, "rec", feeds.default_window(q.mode, True, api=False))
+             if p[0] not in ("s", "as_of", "page")]
+    return redirect(url_for("views.feed") + "?" + urlencode([*pairs, ("s", "1"), ("as_of", str(int(time.time()) + 1))]))
+
+
+def _feed_query(idx, lib, note_visit: bool = True):
     """The feed's query, and the short URL to redirect to (None: this URL is already short).
 
     A logged-in view notes the visit and, when the URL names no filter, uses the remembered ones;
@@ -98,7 +130,9 @@ def _feed_query(idx, lib):
     args = feedurls.short_args(request.args)
     previous, named = None, feedurls.names_a_filter(args)
     recommended = (args.get("m") or "rec") == "rec"  # remembered filters are the recommended feed's
-    if lib is not None:
+    if lib is not None and not note_visit:
+        previous = _bookkeeping(users().previous_visit, current_user.id)
+    elif lib is not None:
         previous = _bookkeeping(users().record_visit, current_user.id)  # one small write every few minutes
         if not named and recommended:
             args = feedurls.with_prefs(args, users().feed_prefs(current_user.id), set(lib.tags), feeds.WINDOWS,
@@ -107,18 +141,18 @@ def _feed_query(idx, lib):
     unknown = [t for t in q.tags if lib is not None and q.mode == "rec" and t not in lib.tags]
     if unknown:  # before remembering or redirecting anything
         abort(404, description=f"you have no tag {unknown[0][:40]!r}")
-    if lib is not None and named and q.mode == "rec":
+    if lib is not None and named and q.mode == "rec" and note_visit:
         prefs = feedurls.prefs_of(q)
         prefs["t"] = [t for t in prefs["t"] if t in lib.tags]
         _bookkeeping(users().set_feed_prefs, current_user.id, prefs)
     default_mode = "rec" if lib is not None else "recent"
     short = feedurls.redirect_to(request.args, feedurls.canonical(
         q, args, default_mode, feeds.default_window(q.mode, lib is not None, api=False)))
-    return q, short
+    return q, short, previous
 
 
 def _bookkeeping(write, *args):
-    """The feed's own small writes (the visit, the remembered filters): a locked or read-only user database
+    """The pages' own small reads and writes (the visit, the remembered filters, seen and opened papers): a locked or read-only user database
     must not cost the reader the page, so a failure is logged and the feed is served without them."""
     try:
         return write(*args)
@@ -165,6 +199,8 @@ def paper(raw_id: str):
     pid, found = feeds.stored_paper(state().papers, raw_id)
     idx, lib = index(), library()
     in_index = pid in idx.row_of
+    if lib is not None:
+        _bookkeeping(users().mark_opened, current_user.id, [pid], "page")
     similar = []
     if in_index:
         ids, scores = ranking.similar(idx, pid, n=10)

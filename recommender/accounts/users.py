@@ -18,6 +18,8 @@ from pathlib import Path
 
 from recommender.corpus.store import connect
 
+from . import seen
+
 BUSY_TIMEOUT_S = 30
 TOKEN_TOUCH_S = 60
 
@@ -86,7 +88,7 @@ CREATE TABLE IF NOT EXISTS feed_tokens (
     created_at REAL NOT NULL,
     last_used REAL
 );
-"""
+""" + seen.SCHEMA  # an older database gains the (empty) seen table when opened
 
 
 _INITIALISED: set[Path] = set()  # user databases this process has already set up (web requests open one each)
@@ -150,6 +152,7 @@ class Limits:
     api_tokens: int = _setting("max_api_tokens")
     session_idle_s: float = _setting("session_idle_days") * 86400
     session_max_s: float = _setting("session_max_days") * 86400
+    seen_retention_s: float = _setting("seen_retention_days") * 86400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -504,6 +507,7 @@ class UserStore:
         previous = row["previous_visit"] if row else None
         if last_seen is None or now - last_seen > VISIT_GAP_S:  # a new visit: the last one ended at last_seen
             previous = last_seen
+            seen.prune(self, user_id, self.limits.seen_retention_s, now)  # once a visit, a bounded delete
             self._write("INSERT INTO user_prefs (user_id, last_seen, previous_visit) VALUES (?, ?, ?) "
                         "ON CONFLICT(user_id) DO UPDATE SET last_seen = excluded.last_seen, "
                         "previous_visit = excluded.previous_visit", (user_id, now, previous))
@@ -535,6 +539,24 @@ class UserStore:
             return
         self._write("INSERT INTO user_prefs (user_id, feed) VALUES (?, ?) "
                     "ON CONFLICT(user_id) DO UPDATE SET feed = excluded.feed", (user_id, text))
+
+
+    # seen and opened papers (see recommender.accounts.seen) -------------
+    def mark_shown(self, user_id: int, ids, via: str = "feed", now: float | None = None) -> int:
+        """Record that ``ids`` were shown to the user (the feed, the digest, the Atom feed)."""
+        return seen.mark(self, user_id, ids, seen.SHOWN, via, now)
+
+    def mark_opened(self, user_id: int, ids, via: str = "page", now: float | None = None) -> int:
+        """Record that the user opened ``ids`` (upgrades a shown row, never the other way)."""
+        return seen.mark(self, user_id, ids, seen.OPENED, via, now)
+
+    def seen_ids(self, user_id: int, before: float | None = None) -> frozenset[str]:
+        """Every paper the user was shown or opened (marked before ``before``, if given)."""
+        return seen.seen_ids(self, user_id, before)
+
+    def shown(self, user_id: int, ids) -> dict[str, int]:
+        """``{id: state}`` for those of ``ids`` the user was shown (1) or opened (2)."""
+        return seen.states(self, user_id, ids)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

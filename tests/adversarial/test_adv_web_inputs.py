@@ -32,11 +32,11 @@ HOSTILE_QUERY = SURROGATES + UNDECODABLE + CONTROL + [
     "%3Cscript%3E", "2026-02-30", "99999-01-01", "%EF%BC%91"]
 # The query parameters each GET route reads ("x": none, so an unknown name), and names that collide with
 # url_for's arguments or with path variables. A new route must be added here (checked below).
-FEED = ["mode", "tag", "since", "until", "window", "category", "hide_tagged"]
+FEED = ["mode", "tag", "since", "until", "window", "category", "hide_tagged", "hide_seen", "s", "as_of"]
 QUERY_NAMES = {
     "views.feed": FEED + ["page"], "api.feed": FEED + ["limit", "offset"], "views.search": ["q", "page"],
     "api.search": ["q", "limit", "offset"], "api.similar": ["limit"], "auth.login": ["next"],
-    "exports.api_export": ["format", "tag"],
+    "exports.api_export": ["format", "tag"], "api.seen_states": ["ids"],
     **{f"exports.download_{ext}": ["tag"] for ext in ("bib", "json", "csv")},
     **{endpoint: ["x"] for endpoint in ("static", "auth.register", "auth.account", "views.paper",
                                         "views.library_page", "api.openapi", "api.csrf_token", "api.me",
