@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from recommender.accounts.popular import DAY_S, popular
+from recommender.accounts.popular import DAY_S, PopularCache, popular
 from recommender.accounts.users import UserStore
 from recommender.corpus.store import PaperStore
 from recommender.settings import load_settings
@@ -111,6 +111,30 @@ def test_papers_missing_from_the_store_are_skipped_and_pages_hold(stores):
     assert sorted(first.ids + second.ids + rest.ids) == sorted(P) and len(rest.ids) == 1
     with pytest.raises(ValueError, match="day, week, month"):
         popular(users, papers, "year")
+
+
+def test_the_cache_gives_the_same_pages_and_counts_again_when_tags_change(stores):
+    """The web app's cache: the same answer as counting afresh, recounted at once after any tag change and
+    after max_age seconds (the window slides), never serving counts from before a change."""
+    users, papers, (a, b, c, d) = stores
+    cache = PopularCache(max_age=60)
+    users.add_tags(a, "mine", [P[0], P[1]])
+    users.add_tags(b, "mine", [P[0], P[1]])
+    users.add_tags(c, "mine", [P[1]])
+    now = time.time()
+    fresh = popular(users, papers, "week", n=1, offset=1, now=now)
+    cached = popular(users, papers, "week", n=1, offset=1, now=now, cache=cache)
+    assert cached == fresh and cached.ids == [P[0]] and cached.total == 2
+    first = cache.ranked(users, "week", 2, now)
+    assert cache.ranked(users, "week", 2, now + 30) is first  # nothing changed: no recount
+    users.add_tags(d, "mine", [P[0]])  # a change: recounted at once
+    after = popular(users, papers, "week", now=now + 31, cache=cache)
+    assert after.ids == [P[0], P[1]] and after.readers == [3, 3]
+    users.remove_tags(d, "mine", [P[0]])
+    assert popular(users, papers, "week", now=now + 32, cache=cache).readers == [3, 2]
+    _age(users, P[0], 8)  # written straight to SQLite (no version bump): the cache notices within max_age
+    assert popular(users, papers, "week", now=now + 33, cache=cache).ids[:2] == [P[1], P[0]]
+    assert popular(users, papers, "week", now=now + 100, cache=cache).ids == [P[1]]  # past max_age: recounted
 
 
 def test_the_query_reads_the_time_index(stores):

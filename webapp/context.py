@@ -75,7 +75,8 @@ def library() -> Library | None:
 def feed_page(idx: FeatureIndex, q: feeds.FeedQuery, lib: Library | None) -> feeds.FeedPage:
     """The feed for a parsed query: Popular reads every reader's tags (counts only), the others the index."""
     if q.mode == "popular":
-        return feeds.popular_feed(users(), state().papers, q, state().settings.popular_min_users)
+        return feeds.popular_feed(users(), state().papers, q, state().settings.popular_min_users,
+                                  state().popular_cache)
     return feeds.build_feed(idx, q, lib)
 
 

@@ -267,9 +267,10 @@ def _parse_popular(args: MultiDict, api: bool) -> FeedQuery:
     return FeedQuery("popular", [], ranking.Filters(), window, "", False, limit, offset)
 
 
-def popular_feed(users, papers: PaperStore, q: FeedQuery, min_users: int) -> FeedPage:
+def popular_feed(users, papers: PaperStore, q: FeedQuery, min_users: int,
+                 cache: popular.PopularCache | None = None) -> FeedPage:
     """The popular page: only counts of readers, for papers at least ``min_users`` of them tagged."""
-    found = popular.popular(users, papers, q.window, min_users=min_users, n=q.limit, offset=q.offset)
+    found = popular.popular(users, papers, q.window, min_users=min_users, n=q.limit, offset=q.offset, cache=cache)
     return FeedPage(found.ids, [float(r) for r in found.readers], found.total, "popular", offset=q.offset,
                     readers=found.readers)
 

@@ -18,6 +18,7 @@ from recommender.features.index import FeatureIndex, NoGeneration
 from recommender.learning.models import UserModel, model_path
 from recommender.learning.retrain import RetrainQueue, Status
 from recommender.settings import Settings
+from recommender.accounts.popular import PopularCache
 from recommender.corpus.store import PaperStore
 from recommender.accounts.users import UserStore
 
@@ -38,6 +39,7 @@ class AppState:
         self._models: OrderedDict[int, tuple[tuple, UserModel]] = OrderedDict()
         self._cached_bytes = 0
         self._no_model: dict[int, int] = {}  # user -> tags_version whose retrain found no paper to train on
+        self.popular_cache = PopularCache()  # the Popular feed's ranking, recounted when tags change or each minute
         workers = max(1, settings.retrain_workers)
         # Several workers each fit one model at a time; a lone worker may use the n_jobs threads.
         self._fit_threads = 1 if workers > 1 else None

@@ -355,6 +355,11 @@ class UserStore:
             "WHERE added_at >= ? GROUP BY paper_id HAVING readers >= ? ORDER BY readers DESC, last DESC, paper_id",
             (since, min_users))
 
+    def tags_generation(self) -> tuple[int, int]:
+        """Changes whenever any user's tags change: (the sum of the users' ``tags_version``, the user count)."""
+        total, count = self.conn.execute("SELECT COALESCE(SUM(tags_version), 0), COUNT(*) FROM users").fetchone()
+        return int(total), int(count)
+
     def popular_count(self, since: float, min_users: int) -> int:
         """How many papers :meth:`popular_rows` would yield."""
         return self.conn.execute(
