@@ -6,6 +6,7 @@ Exit codes, the same for every command:
 
 - 0: done (for ``check``: healthy, or every problem repaired).
 - 1: ran, but reports a condition cron may act on: ``fetch`` found nothing new,
+  ``digest`` (or ``daily``) left some users' digests failed or pending for the next run,
   ``check`` found problems it did not (or could not) repair, ``tag`` left an id untagged,
   ``library import`` could not fetch some papers (offline: run it again to complete it).
 - 2: failed. One line on stderr, ``paperfeed <command>: error: <what>``, plus a
@@ -16,7 +17,7 @@ Exit codes, the same for every command:
   traceback is printed too; the exit code stays 2.
 - 130: interrupted (Ctrl-C). Usage errors exit 2 (argparse).
 
-Jobs that write (``import``, ``fetch``, ``compute``, ``train``, ``check --repair``)
+Jobs that write (``import``, ``fetch``, ``compute``, ``train``, ``digest``, ``check --repair``)
 hold a lock (:mod:`recommender.storage.locks`, ``<models_dir>/locks/<job>.lock``) so two
 runs of the same job never overlap; ``check --repair`` takes all of them.
 """
@@ -53,6 +54,10 @@ COMMANDS = {
     "evaluate": ("jobs.evaluate", "offline quality of the ranking methods on real data (author and citation protocols)"),
     "library": ("jobs.library", "a user's library in and out: import BibTeX, CSL JSON, Zotero RDF or id lists; export "
                                 "BibTeX, CSL JSON or CSV"),
+    "account": ("jobs.account", "show or change a user's digest settings (address, how often, how many, which "
+                                "tags) and make private Atom feeds"),
+    "digest": ("jobs.digest", "email each subscriber the new papers ranked for them (after train; --dry-run shows them)"),
+    "daily": ("jobs.daily", "the daily loop in one command: fetch, compute, train, digest (for cron)"),
     "check": ("jobs.check", "verify the paper store, user database, features and user models; --repair fixes what it can"),
     "demo": ("jobs.demo", "import or fetch papers, compute, create a demo user, train, then serve: the one command to try Paperfeed"),
 }
@@ -61,8 +66,9 @@ COMMANDS = {
 PLUGIN_GROUP = "paperfeed.commands"
 
 # command -> the job locks it holds while it runs (``check`` only with --repair; see _locks)
-LOCKS = {"import": ("import",), "fetch": ("fetch",), "compute": ("compute",), "train": ("train",)}
-REPAIR_LOCKS = ("import", "fetch", "compute", "train", "check")
+LOCKS = {"import": ("import",), "fetch": ("fetch",), "compute": ("compute",), "train": ("train",),
+         "digest": ("digest",), "daily": ("daily",)}  # ``daily`` also takes each step's lock in turn
+REPAIR_LOCKS = ("import", "fetch", "compute", "train", "digest", "check")
 
 
 def plugin_commands() -> dict:

@@ -60,8 +60,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("import_max_bytes", 16 * 2**20, "Largest library file `paperfeed library import` and the web upload take, in bytes (16 MiB: a 5,000-paper export with abstracts is about 10 MiB).", minimum=1024),
     Setting("import_max_entries", 5000, "Most entries (references or id lines) one library import takes.", minimum=1),
     Setting("import_web_fetch", 100, "Most missing papers one web import fetches from arXiv while the page waits (one API request per 100); the rest are listed to import again later or with the CLI."),
+    Setting("public_url", "", "The site's address as its users reach it (e.g. `https://paperfeed.example.org`): every link in a digest email starts with it. `paperfeed digest` needs it to send."),
+    Setting("smtp_host", "", "SMTP server the digest is sent through (empty: no email; `paperfeed digest --dry-run` still works)."),
+    Setting("smtp_port", 587, "SMTP port (587 for `starttls`, 465 for `ssl`, 25 for `none`).", minimum=1),
+    Setting("smtp_user", "", "SMTP login name (empty: no login)."),
+    Setting("smtp_password", "", "SMTP password. Prefer the instance config file (mode 600) to the environment."),
+    Setting("smtp_from", "", "The digest's From address, e.g. `Paperfeed <digest@example.org>`."),
+    Setting("smtp_tls", "starttls", "How the SMTP connection is protected: `starttls`, `ssl` (implicit TLS) or `none` (loopback or a trusted relay only).",
+            choices=("starttls", "ssl", "none")),
+    Setting("smtp_timeout", 30.0, "Seconds before an SMTP connection or command times out (the digest then retries that user on its next run).", minimum=1),
     Setting("secret_key", "", "Flask secret key. Required when serving in production; dev mode stores one in the instance folder."),
 )
+
+CONFIG_ENV = "PAPERFEED_CONFIG"
+CONFIG_FILE = "instance/paperfeed.toml"  # under the data directory
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -109,7 +121,16 @@ class Settings:
     import_max_bytes: int
     import_max_entries: int
     import_web_fetch: int
+    public_url: str
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_from: str
+    smtp_tls: str
+    smtp_timeout: float
     secret_key: str
+    config_file: Path | None = None  # the instance config file that was read, if any
 
     @property
     def limits(self) -> "Limits":
@@ -141,25 +162,66 @@ def _coerce(setting: Setting, value):
     return value
 
 
+def config_path(environ, data_dir) -> Path:
+    """The instance config file: ``$PAPERFEED_CONFIG``, else ``<data_dir>/instance/paperfeed.toml``."""
+    explicit = environ.get(CONFIG_ENV)
+    return Path(explicit).expanduser() if explicit else Path(data_dir).expanduser() / CONFIG_FILE
+
+
+def read_config(path: Path, explicit: bool) -> dict:
+    """The settings in a TOML file (``smtp_host = "mail.example.org"``): names as in the settings table,
+    lower case. A missing default file is no settings; a missing explicit one, a syntax error or an
+    unknown name is a ``ValueError`` that names the file."""
+    import tomllib
+    try:
+        with open(path, "rb") as handle:
+            table = tomllib.load(handle)
+    except FileNotFoundError:
+        if explicit:
+            raise ValueError(f"{CONFIG_ENV} names {path}, which does not exist") from None
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path}: {exc}") from None
+    unknown = sorted(set(table) - set(_BY_NAME) - {"data_dir"})
+    if unknown:
+        raise ValueError(f"config file {path}: unknown settings: {', '.join(unknown)} "
+                         "(names as in the README's settings table, lower case)")
+    if "data_dir" in table:
+        raise ValueError(f"config file {path}: data_dir cannot be set here (the file is found through it)")
+    return table
+
+
 def load_settings(environ=None, **overrides) -> Settings:
-    """Resolve settings from defaults, the environment and explicit overrides.
+    """Resolve settings from defaults, the instance config file, the environment and explicit overrides.
 
     ``None`` overrides are ignored, so CLI flags can be passed straight through.
-    An unknown override name raises ``ValueError``.
+    An unknown override name raises ``ValueError``. The config file (:func:`config_path`) is read
+    only when ``environ`` is the process environment or names one with ``PAPERFEED_CONFIG``.
     """
+    real_env = environ is None
     environ = os.environ if environ is None else environ
     unknown = set(overrides) - set(_BY_NAME)
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    data_dir = overrides.get("data_dir") or environ.get("PAPERFEED_DATA_DIR", default("data_dir"))
+    path, from_file = None, {}
+    if real_env or CONFIG_ENV in environ:
+        path = config_path(environ, data_dir)
+        from_file = read_config(path, CONFIG_ENV in environ)
+        path = path.resolve() if from_file else None
     values = {}
     for s in SETTINGS:
         raw = overrides.get(s.name)
         if raw is None:
-            raw = environ.get(s.env, s.default)
+            raw = environ.get(s.env, from_file.get(s.name, s.default))
         values[s.name] = _coerce(s, raw)
     if not values["arxiv_api_url"].startswith(("https://", "http://")):
         raise ValueError(f"setting arxiv_api_url (PAPERFEED_ARXIV_API_URL) must be an http(s) URL, "
                          f"got {values['arxiv_api_url']!r}")
+    if values["public_url"] and not values["public_url"].startswith(("https://", "http://")):
+        raise ValueError(f"setting public_url (PAPERFEED_PUBLIC_URL) must be an http(s) URL, "
+                         f"got {values['public_url']!r}")
+    values["public_url"] = values["public_url"].rstrip("/")
     for key in ("data_dir", "models_dir"):
         values[key] = Path(values[key]).expanduser().resolve()
-    return Settings(**values)
+    return Settings(**values, config_file=path)

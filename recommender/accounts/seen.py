@@ -10,7 +10,8 @@ Retention: rows older than ``seen_retention_days`` are deleted, a few hundred at
 the start of each of their visits (:meth:`UserStore.record_visit` calls :func:`prune`), and for every user
 by ``paperfeed train`` (:func:`prune_all`). A paper not shown for that long counts as unseen again.
 
-The digest (not built yet) calls :func:`mark` with ``via="digest"`` and :func:`states` to never repeat a paper.
+The digest (:mod:`recommender.delivery.digest`) leaves out every paper a user was shown or opened, and
+records what it sent with ``via="digest"`` in the transaction that records the send.
 """
 from __future__ import annotations
 
@@ -52,15 +53,21 @@ def mark(store, user_id: int, ids: Iterable[str], state: int = SHOWN, via: str =
     state : :data:`SHOWN` or :data:`OPENED`
     via : a key of :data:`VIA`: where the paper was shown
     """
+    ids = list(dict.fromkeys(ids))
+    if ids:
+        with store.conn:
+            store.conn.execute("BEGIN IMMEDIATE")
+            upsert(store.conn, user_id, ids, state, via, now)
+    return len(ids)
+
+
+def upsert(conn, user_id: int, ids: Iterable[str], state: int, via: str, now: float | None = None) -> None:
+    """The marks of :func:`mark`, inside a transaction the caller holds (the digest records a send and
+    its papers' marks together)."""
     if state not in STATE_NAMES or via not in VIA:
         raise ValueError(f"state must be 1 or 2 and via one of {', '.join(VIA)}")
     at = int(time.time() if now is None else now)
-    rows = [(user_id, pid, state, VIA[via], at) for pid in dict.fromkeys(ids)]
-    if rows:
-        with store.conn:
-            store.conn.execute("BEGIN IMMEDIATE")
-            store.conn.executemany(_UPSERT, rows)
-    return len(rows)
+    conn.executemany(_UPSERT, [(user_id, pid, state, VIA[via], at) for pid in dict.fromkeys(ids)])
 
 
 def seen_ids(store, user_id: int, before: float | None = None) -> frozenset[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from recommender.corpus.store import connect
 
-from . import seen
+from . import seen, subscriptions
 
 BUSY_TIMEOUT_S = 30
 TOKEN_TOUCH_S = 60
@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS feed_tokens (
     created_at REAL NOT NULL,
     last_used REAL
 );
-""" + seen.SCHEMA  # an older database gains the (empty) seen table when opened
+""" + seen.SCHEMA + subscriptions.SCHEMA  # an older database gains the newer (empty) tables when opened
 
 
 _INITIALISED: set[Path] = set()  # user databases this process has already set up (web requests open one each)
