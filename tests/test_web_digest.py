@@ -128,6 +128,15 @@ def test_the_settings_form_round_trip(app):
     got = client.get("/api/digest").json
     assert (got["frequency"], got["tags"], got["popular"], got["nothing_new"]) == ("weekly", None, False, True)
     assert prefs(app, "erin").link_epoch == epoch
+    # a digest tag that was deleted since is named on the page, and the form saves without it
+    save_form(client, email="Erin@example.org", frequency="weekly", scope="tags", tags=["astro", "vision"])
+    token = page_csrf(client.get("/account").get_data(as_text=True))
+    assert client.post("/library/tags/vision/delete", data={"csrf_token": token}).status_code == 302
+    page = text(client.get("/account"))
+    assert re.search(r'id="digest-gone-tags">[^<]*: vision\.', page)
+    assert save_form(client, email="Erin@example.org", frequency="weekly", scope="tags",
+                     tags=["astro"]).status_code == 302
+    assert client.get("/api/digest").json["tags"] == ["astro"]
     wait(app)
 
 

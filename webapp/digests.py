@@ -82,7 +82,7 @@ def request_confirmation(user_id: int, username: str) -> Confirmation:
 
 
 # the account page's form ----------------------------------------------------------------------------
-def _form_values(form, user_tags: list[str]) -> dict:
+def _form_values(form) -> dict:
     """The form's fields as ``subscriptions.update`` takes them (validation is update's)."""
     scope = form.get("scope", "library")
     chosen = form.getlist("tags")
@@ -102,7 +102,7 @@ def account_digest():
     uid = current_user.id
     before = subscriptions.get(store, uid)
     try:
-        values = _form_values(request.form, sorted(store.tags(uid)))
+        values = _form_values(request.form)
         after = subscriptions.update(store, uid, **values)
     except SubscriptionError as exc:
         flash(str(exc), "error")
