@@ -87,6 +87,10 @@ def server(built10k, tmp_path, request):
     port = _free_port()
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERFEED_")}
+    if "smtp_inbox" in request.fixturenames:  # email through a loopback SMTP server (the digest tests)
+        env.update(PAPERFEED_SMTP_HOST="127.0.0.1", PAPERFEED_SMTP_PORT=str(request.getfixturevalue("smtp_inbox").port),
+                   PAPERFEED_SMTP_FROM="Paperfeed <digest@example.org>", PAPERFEED_SMTP_TLS="none",
+                   PAPERFEED_SMTP_TIMEOUT="5", PAPERFEED_PUBLIC_URL=f"http://127.0.0.1:{port}")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobs.cli", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port),
@@ -492,6 +496,132 @@ def test_import_a_bib_file_through_the_upload_form(server, browser):
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "failure-import.png"), full_page=True)
+        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
+        raise
+    finally:
+        context.close()
+    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
+
+
+class _Inbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self):
+        self.messages: list[bytes] = []
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_inbox():
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    inbox = _Inbox()
+    inbox.port = _free_port()
+    controller = controller_mod.Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def test_digest_settings_and_one_click_links(smtp_inbox, server, browser, tmp_path):
+    """Issue 11: set up the email digest on the account page (address, daily, one tag), confirm the address
+    from the message the save sent, then use a digest's one-click "tag" link: a confirmation page, one button,
+    the result."""
+    import email
+    import email.policy
+
+    from playwright.sync_api import expect
+
+    from recommender.accounts import subscriptions
+    from recommender.accounts.users import UserStore
+    from recommender.delivery.links import Link, Signer, link_key
+
+    expect.set_options(timeout=10_000)
+    problems: list[str] = []
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
+                                  reduced_motion="reduce")
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} @ {page.url}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {page.url}"))
+    u = server.url
+    paper, other = "2504.13999", "2510.00095"
+    try:
+        page.goto(u("/register"))
+        page.get_by_label("Username").fill("subscriber")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_url(re.compile(r"/(\?.*)?$"))
+        token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+        for tag_name in ("astro", "later"):
+            response = page.request.put(u(f"/api/tags/{tag_name}/papers/{paper}"), headers={"X-CSRFToken": token})
+            assert response.ok, response.text()
+
+        # the account page's digest form
+        page.goto(u("/account#digest"))
+        digest = page.locator("#digest")
+        digest.get_by_label("Email address").fill("subscriber@example.org")
+        digest.get_by_label("How often").select_option("daily")
+        digest.get_by_label("Papers per digest").fill("5")
+        digest.get_by_label("Only these tags:").check()
+        digest.get_by_label("astro", exact=True).check()
+        digest.get_by_label("Add papers popular with other readers").check()
+        digest.get_by_role("button", name="Save digest settings").click()
+        expect(page.locator("#status")).to_contain_text("Digest settings saved.")
+        expect(page.locator("#status")).to_contain_text("A confirmation message went to subscriber@example.org")
+        expect(page.locator("#digest-address")).to_contain_text("not confirmed yet")
+        expect(digest.get_by_label("How often")).to_have_value("daily")
+        expect(digest.get_by_label("Papers per digest")).to_have_value("5")
+        expect(digest.get_by_label("astro", exact=True)).to_be_checked()
+        expect(digest.get_by_label("later", exact=True)).not_to_be_checked()
+        _shot(page, "account-digest.png", full_page=True)
+
+        # the confirmation message, its link opened in the browser
+        deadline = time.monotonic() + 10
+        while not smtp_inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert smtp_inbox.messages, "no confirmation message reached the SMTP server"
+        msg = email.message_from_bytes(smtp_inbox.messages[-1], policy=email.policy.default)
+        assert msg["To"] == "subscriber@example.org"
+        confirm_url = re.search(re.escape(u("/email/")) + r"\S+", msg.get_body(("plain",)).get_content()).group(0)
+        response = page.goto(confirm_url)
+        assert response.headers["referrer-policy"] == "no-referrer"
+        expect(page.locator("#email-link")).to_contain_text("Confirm that subscriber@example.org")
+        page.get_by_role("button", name="Confirm address").click()
+        expect(page.locator("#link-done")).to_contain_text("subscriber@example.org is confirmed")
+        page.goto(u("/account#digest"))
+        expect(page.locator("#digest-address")).to_contain_text("confirmed")
+        expect(page.locator("#digest-address")).not_to_contain_text("not confirmed")
+
+        # a digest's one-click "tag" link, signed for this user, opened in another browser (no session)
+        settings_dir = tmp_path / "data"
+        with UserStore(settings_dir / "users.sqlite") as store:
+            uid = store.get_user("subscriber").id
+            epoch = subscriptions.get(store, uid).link_epoch
+        link = Signer(link_key(settings_dir)).dumps(Link("tag", uid, epoch, paper=other, tag="astro"))
+        reader = browser.new_context(viewport=PHONE)
+        mail_page = reader.new_page()
+        mail_page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {mail_page.url}"))
+        try:
+            mail_page.goto(u(f"/email/{link}"))
+            expect(mail_page.locator("#email-link")).to_contain_text("Tag a paper")
+            expect(mail_page.locator("#link-paper")).not_to_be_empty()
+            expect(mail_page.get_by_label("Add it to the tag")).to_have_value("astro")
+            expect(mail_page.locator("#email-link")).to_contain_text("Nothing has changed yet")
+            mail_page.get_by_role("button", name="Add to tag").click()
+            expect(mail_page.locator("#link-done")).to_contain_text("Added to your tag “astro”.")
+        finally:
+            reader.close()
+        tags = page.request.get(u("/api/tags")).json()["tags"]
+        assert other in next(t["papers"] for t in tags if t["name"] == "astro")
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failure-digest.png"), full_page=True)
         print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
         raise
     finally:

@@ -15,6 +15,7 @@ import pytest
 from recommender.corpus.papers import Paper
 from recommender.corpus.store import PaperStore
 from recommender.accounts.users import UserStore
+from recommender.delivery.links import Link, Signer, link_key
 from tests.conftest import REPO
 from tests.webhelpers import (PASSWORD, private_app, bearer, csrf, everything, login, message, register, send,
                               session_cookie, tag, topic_papers, users_snapshot)
@@ -57,8 +58,13 @@ def user_with_everything(client, app) -> dict:
     feed = send(client, "POST", "/api/feed-tokens", token, json={"name": "reader", "tag": "mine"}).json
     wait(app)
     assert client.get("/api/me").json["model"]["up_to_date"] is True
+    settings = app.extensions["paperfeed"].settings
+    with UserStore(settings.users_path) as store:  # a one-click "tag" link from a digest email
+        link = Signer(link_key(settings.data_dir)).dumps(Link("tag", store.get_user("alice").id, 0, paper=OTHER,
+                                                              tag="mine"))
     return {"token": token, "raw_id": PID, "tag": "mine", "token_id": created["id"], "secret": created["token"],
-            "filename": "app.js", "feed_token": feed["url"].rsplit("/", 1)[1].removesuffix(".atom")}
+            "filename": "app.js", "feed_token": feed["url"].rsplit("/", 1)[1].removesuffix(".atom"),
+            "link_token": link}
 
 
 # CSRF -----------------------------------------------------------------------
@@ -91,7 +97,8 @@ def test_every_state_changing_route_refuses_a_bad_csrf_token(client, app, web_se
     assert everything(web_settings) == before
     assert client.get("/api/me").json["username"] == "alice"  # not even logged out
     assert {("POST", "/api/login"), ("PUT", "/api/tags/<tag>/papers/<path:raw_id>"), ("POST", "/logout"),
-            ("POST", "/account/password"), ("DELETE", "/api/tokens/<int:token_id>")} <= checked
+            ("POST", "/account/password"), ("DELETE", "/api/tokens/<int:token_id>"), ("POST", "/account/digest"),
+            ("PUT", "/api/digest"), ("POST", "/email/<link_token>")} <= checked
     assert len(checked) >= 20
 
 
@@ -134,7 +141,7 @@ def test_crawling_every_get_route_changes_nothing(client, app, web_settings):
     assert {"views.feed", "views.paper", "views.library_page", "auth.account", "api.feed", "api.me", "api.tokens",
             "api.tags", "api.similar", "static", "atom.feed", "api.feed_tokens", "exports.download_bib",
             "exports.download_json", "exports.download_csv",
-            "exports.api_export"} <= set(crawled)
+            "exports.api_export", "email.link_page", "digest.api_get"} <= set(crawled)
 
 
 def _without_visits(snapshot: tuple) -> tuple:

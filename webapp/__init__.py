@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from recommender.settings import Settings, load_settings
 
-from . import api, atomfeed, auth, errors, exports, feeds, fetching, imports, views
+from . import api, atomfeed, auth, digests, emaillinks, errors, exports, feeds, fetching, imports, views
 from .state import AppState
 
 
@@ -83,6 +83,8 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     app.register_blueprint(exports.bp)
     app.register_blueprint(fetching.bp)
     app.register_blueprint(atomfeed.bp)
+    app.register_blueprint(digests.bp)
+    app.register_blueprint(emaillinks.bp)
     return app
 
 

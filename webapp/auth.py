@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import generate_password_hash
 
-from recommender.accounts import throttle
+from recommender.accounts import subscriptions, throttle
 from recommender.accounts.passwords import check_password, hash_password
 from recommender.accounts.users import User, UserError, UserStore
 
@@ -170,6 +170,10 @@ def check_csrf() -> None:
             # A request that brings a token is judged by the token alone: a bad one is a 401, not a CSRF error.
             abort(401, description="invalid or revoked API token")
         if request.method in STATE_CHANGING and not g.get("token_auth"):
+            from .emaillinks import one_click_unsubscribe  # imports this module
+            if one_click_unsubscribe():  # RFC 8058: a mail provider's POST; the signed link is the credential
+                g.one_click = True
+                return
             csrf.protect()
 
 
@@ -294,12 +298,19 @@ def account():
     return account_page()
 
 
-def account_page(status: int = 200, new_token: str | None = None, new_feed: str | None = None):
-    """The account page: password form, API tokens and Atom feeds (a new secret is shown once)."""
+def account_page(status: int = 200, new_token: str | None = None, new_feed: str | None = None,
+                 digest_form: dict | None = None):
+    """The account page: password form, API tokens, Atom feeds (a new secret is shown once) and the email
+    digest (``digest_form``: the values to show again after a refused save)."""
+    from .digests import email_ready, form_defaults  # the digest module imports this one
+
     store = users()
+    prefs = subscriptions.get(store, current_user.id)
     return render_template("account.html", tokens=store.tokens(current_user.id), new_token=new_token,
                            feeds=store.feed_tokens(current_user.id), new_feed=new_feed,
-                           user_tags=sorted(store.tags(current_user.id))), status
+                           user_tags=sorted(store.tags(current_user.id)), digest=prefs.public(),
+                           digest_form=digest_form or form_defaults(prefs), max_digest_size=subscriptions.MAX_SIZE,
+                           email_ready=email_ready(current_app.extensions["paperfeed"].settings)), status
 
 
 @bp.post("/account/password")

@@ -260,6 +260,26 @@ SPEC = {
                                                       {"200": OK}, ("404",), params=[
             _path("token_id", "the feed's id (from GET /api/feed-tokens)", {"type": "integer"})], auth="required",
             changes=True)},
+        "/api/digest": {
+            "get": _op("Your email digest settings, the address's state and the last send",
+                       {"200": _json(_ref("Digest"))}, auth="required"),
+            "put": _op("Change some digest settings (the others stay). A new address is unconfirmed: a "
+                       "confirmation message goes to it now if the server can send email, else with the next "
+                       "digest run (at most one a day); no digest goes to it until its link is followed",
+                       {"200": _json(_ref("Digest"))}, auth="required", changes=True, body=_body(_object({
+                           "email": {"type": ["string", "null"], "maxLength": 254,
+                                     "description": "one plain address (name@example.org); null or empty "
+                                                    "removes it"},
+                           "frequency": {"type": "string", "enum": ["off", "daily", "weekly"]},
+                           "size": {"type": "integer", "minimum": 1, "maximum": 50,
+                                    "description": "papers per digest (default 10)"},
+                           "tags": {"type": ["array", "null"], "items": {"type": "string"}, "maxItems": 50,
+                                    "description": "some of your tags (400 if you have no such tag); null or "
+                                                   "[]: the whole library"},
+                           "popular": {"type": "boolean", "description": "add papers popular with other readers"},
+                           "nothing_new": {"type": "boolean",
+                                           "description": "send a short notice when nothing is new"}},
+                           required=[], additionalProperties=False)))},
         "/api/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"})})},
     },
     "components": {
@@ -353,6 +373,23 @@ SPEC = {
             "FeedToken": _object({"id": {"type": "integer"}, "name": {"type": "string"},
                                   "tag": {"type": ["string", "null"], "description": "null: the whole library"},
                                   "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
+            "Digest": _object({
+                "email": {"type": ["string", "null"]},
+                "email_confirmed": {"type": "boolean", "description": "false until the link in the confirmation "
+                                    "message is followed; no digest goes to an unconfirmed address"},
+                "frequency": {"type": "string", "enum": ["off", "daily", "weekly"]},
+                "size": {"type": "integer", "minimum": 1, "maximum": 50},
+                "tags": {"type": ["array", "null"], "items": {"type": "string"}, "description": "null: the whole "
+                         "library"},
+                "popular": {"type": "boolean"}, "nothing_new": {"type": "boolean"},
+                "last_sent": {"type": ["number", "null"], "description": "unix seconds of the last digest"},
+                "last_error": {"type": ["string", "null"], "description": "why the last attempt failed"},
+                "failures": {"type": "integer", "description": "consecutive failed attempts"},
+                "confirmation": {"type": ["object", "null"], "description": "after a PUT that set a new address: "
+                                 "status sent (now), later (by the next digest run) or waiting (one was sent "
+                                 "in the last day), and a sentence for people", "properties": {
+                                     "status": {"type": "string", "enum": ["sent", "later", "waiting"]},
+                                     "message": {"type": "string"}}}}),
             "Token": _object({"id": {"type": "integer"}, "name": {"type": "string"},
                               "created_at": {"type": "number"}, "last_used": {"type": ["number", "null"]}}),
         },

@@ -31,6 +31,10 @@ class BadLink(ValueError):
     """A link that is damaged, forged, expired or no longer valid; the message is safe to show."""
 
 
+class LinkExpired(BadLink):
+    """A genuine link past its age limit (the web answers 410 Gone rather than 400)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Link:
     action: str
@@ -89,7 +93,7 @@ class Signer:
             link = Link(action, int(payload["u"]), int(payload["e"]), payload.get("p"), payload.get("t"),
                         payload.get("m"))
         except SignatureExpired:
-            raise BadLink("This link has expired. Links in a digest work for a limited time; "
+            raise LinkExpired("This link has expired. Links in a digest work for a limited time; "
                           "use the site, or the newest digest, instead.") from None
         except (BadData, KeyError, TypeError, ValueError):
             raise BadLink("This link is not valid: it may have been cut short by your mail program.") from None
