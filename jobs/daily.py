@@ -1,7 +1,8 @@
 """``paperfeed daily``: the whole daily loop as one cron line: fetch, compute, train, digest.
 
 - ``fetch`` brings the new papers (skip it with ``--no-fetch`` when papers come from ``paperfeed import``).
-- ``compute`` runs when the fetch changed the store, when there are no features yet, or with ``--no-fetch``.
+- ``compute`` runs when the fetch changed the store or there are no features yet; with ``--no-fetch``,
+  when the paper store was written since the current features were computed (a ``paperfeed import``).
 - ``train`` retrains the users whose tags or features changed (the others are up to date at once).
 - ``digest`` mails the users whose digest is due, and resends what a failed run left pending.
 
@@ -33,7 +34,8 @@ STEPS = ("fetch", "compute", "train", "digest")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--no-fetch", action="store_true",
-                        help="skip the fetch (papers arrive by `paperfeed import`); compute then always runs")
+                        help="skip the fetch (papers arrive by `paperfeed import`); compute then runs if the store "
+                             "changed since the last compute")
     parser.add_argument("-c", "--category", action="append", type=fetch._category, metavar="CAT",
                         help="arXiv category to fetch; repeat for several (default: fetch's)")
     parser.add_argument("--since", type=fetch._date, metavar="YYYY-MM-DD",
@@ -49,6 +51,26 @@ def _has_features(settings) -> bool:
         return artifacts.Generations(settings.models_dir).current() is not None
     except (OSError, NoGeneration):
         return False
+
+
+def store_changed_since_features(settings) -> bool:
+    """Whether the paper store may hold papers the current generation lacks: it was written (its file or
+    write-ahead log modified) at or after the moment that generation's compute started. Errs towards
+    True (no generation, an older one without ``computed_at``, anything unreadable): an unneeded compute
+    costs time, a skipped one would leave new papers unranked."""
+    try:
+        gens = artifacts.Generations(settings.models_dir)
+        name = gens.current()
+        if name is None:
+            return True
+        started = artifacts.read_json(gens.path(name) / "meta.json").get("computed_at")
+        if started is None:
+            return True
+        written = [path.stat().st_mtime for path in (settings.papers_path, settings.papers_path.with_name(
+            settings.papers_path.name + "-wal")) if path.exists()]
+    except (OSError, ValueError, NoGeneration):
+        return True
+    return not written or max(written) >= started
 
 
 def _step(name: str, module, args: argparse.Namespace, settings, json_mode: bool) -> dict:
@@ -82,11 +104,14 @@ def run(args, settings) -> int:
                                         max_results=args.max_results, ids=None)
         results.append(_step("fetch", fetch, fetch_args, settings, json_mode))
         fetched = results[-1]["exit"]
-    if fetched in (None, 0) or not _has_features(settings):
+    if fetched == 1 and _has_features(settings):
+        results.append({"step": "compute", "exit": 0, "seconds": 0.0, "output": "skipped: fetch found nothing new"})
+    elif fetched is None and not store_changed_since_features(settings):
+        results.append({"step": "compute", "exit": 0, "seconds": 0.0,
+                        "output": "skipped: the paper store has not changed since the current features"})
+    else:
         results.append(_step("compute", compute, argparse.Namespace(json=json_mode, max_features=None),
                              settings, json_mode))
-    else:
-        results.append({"step": "compute", "exit": 0, "seconds": 0.0, "output": "skipped: fetch found nothing new"})
     results.append(_step("train", train, argparse.Namespace(json=json_mode, all=False), settings, json_mode))
     if not args.no_digest:
         results.append(_step("digest", digest, argparse.Namespace(json=json_mode, dry_run=args.dry_run, user=None,

@@ -5,7 +5,7 @@ import dataclasses
 
 from recommender.storage.artifacts import remove_stale_temps
 from recommender.learning.service import train_current
-from recommender.accounts import seen
+from recommender.accounts import seen, subscriptions
 from recommender.accounts.users import UserStore
 
 from .output import emit
@@ -25,6 +25,7 @@ def run(args, settings) -> int:
 
         summary = train_current(settings, users, everyone=args.all, progress=advance)
         pruned = seen.prune_all(users, users.limits.seen_retention_s)  # retention of the seen records
+        subscriptions.prune_sends(users, users.limits.seen_retention_s)  # and of the digest's send log
     text = (f"trained {len(summary.trained)} users, {summary.skipped} up to date"
             + (f", {len(summary.empty)} with no tagged paper in the features" if summary.empty else "")
             + (f"; compute published {summary.generation} meanwhile, so its users were retrained on it"

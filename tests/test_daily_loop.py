@@ -159,5 +159,6 @@ def test_daily_exit_codes_for_a_scheduler(web_settings, smtp, monkeypatch, capsy
     smtp.start()
     code, out, err = run_cli(["daily", "--no-fetch"], s, capsys)
     assert code == 0 and "carol: resent" in out, (out, err)
+    assert "skipped: the paper store has not changed since the current features" in out  # nothing was imported
     (message,) = smtp.to("carol@example.org")
     assert len(_digest_ids(message)) == 10

@@ -301,3 +301,22 @@ def test_signed_links_refuse_forgery_tampering_and_expiry(tmp_path, monkeypatch)
     with pytest.raises(BadLink, match="expired"):
         signer.loads(token)
     assert (tmp_path / "instance" / "email_link_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_send_log_is_pruned_with_the_seen_records_but_pending_messages_stay(world):
+    world.smtp.handler.refuse.add(BOB)
+    world.run()  # alice sent, bob pending
+    year = world.settings.seen_retention_days * 86400
+    assert subscriptions.prune_sends(world.users, year) == 0  # nothing old yet
+    assert subscriptions.prune_sends(world.users, year, now=digest.clock() + year + 1) == 1
+    assert subscriptions.sends(world.users, world.ids["alice"]) == []
+    assert subscriptions.pending(world.users, world.ids["bob"]) is not None
+
+
+def test_papers_computed_in_the_second_the_digest_was_turned_on_count_as_new(tmp_path):
+    with UserStore(tmp_path / "users.sqlite") as users:
+        uid = users.add_user("eve", "x").id
+        prefs = subscriptions.update(users, uid, email="eve@example.org", confirmed=True, frequency="daily", now=100.7)
+        assert 100 > prefs.since  # arrival times are whole seconds: a compute started at 100.9 records 100
+        again = subscriptions.update(users, uid, size=5, now=500.0)
+        assert again.since == prefs.since  # only turning the digest on starts the window

@@ -194,8 +194,8 @@ def update(store, user_id: int, *, email=_UNSET, confirmed: bool = False, freque
                 changes["failures"], changes["last_error"] = 0, None
         turning_on = changes.get("frequency", current.frequency) != "off" and (
             current.frequency == "off" or current.since is None)
-        if turning_on:
-            changes["since"] = now
+        if turning_on:  # arrival times are whole seconds: a compute that starts in this very second counts
+            changes["since"] = float(int(now) - 1)
         if changes.get("frequency") == "off":
             store.conn.execute("DELETE FROM digest_sends WHERE user_id = ? AND sent_at IS NULL", (user_id,))
         store.conn.execute("INSERT OR IGNORE INTO digest_settings (user_id) VALUES (?)", (user_id,))
@@ -310,3 +310,13 @@ def sends(store, user_id: int, limit: int = 20) -> list[Send]:
     rows = store.conn.execute("SELECT * FROM digest_sends WHERE user_id = ? ORDER BY id DESC LIMIT ?",
                               (user_id, limit))
     return [_send(r) for r in rows]
+
+
+def prune_sends(store, retention_s: float, now: float | None = None) -> int:
+    """Delete the record of messages sent longer than ``retention_s`` ago (``paperfeed train``, with the
+    seen records they go with); pending ones stay."""
+    cutoff = (time.time() if now is None else now) - retention_s
+    with store.conn:
+        store.conn.execute("BEGIN IMMEDIATE")
+        return store.conn.execute("DELETE FROM digest_sends WHERE sent_at IS NOT NULL AND sent_at < ?",
+                                  (cutoff,)).rowcount
