@@ -2,7 +2,7 @@
 
 Saving a new address leaves it unconfirmed (see :mod:`recommender.accounts.subscriptions`). When email
 is set up (``smtp_host``, ``smtp_from`` and ``public_url``) the confirmation message goes out at once,
-within the request (bounded by ``smtp_timeout``); otherwise, or when the server does not take it, the
+within the request (bounded by ``smtp_timeout``, at most ``WEB_SMTP_TIMEOUT_S``); otherwise, or when the server does not take it, the
 next ``paperfeed digest`` run sends it. Either way the save itself has succeeded: a mail problem is never
 an error page. At most one confirmation message a day goes to a user (``digest.CONFIRM_EVERY_S``).
 """
@@ -25,6 +25,8 @@ from .context import state
 bp = Blueprint("digest", __name__)
 
 API_FIELDS = ("email", "frequency", "size", "tags", "popular", "nothing_new")
+
+WEB_SMTP_TIMEOUT_S = 10.0  # a page waits at most this long on the SMTP server (the digest job waits smtp_timeout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,7 @@ def request_confirmation(user_id: int, username: str) -> Confirmation:
                                      f"went to {prefs.email} now. {_next_run_note(prefs)}")
     try:
         config = mailer.SMTPConfig.from_settings(settings)
+        config = dataclasses.replace(config, timeout=min(config.timeout, WEB_SMTP_TIMEOUT_S))
         ctx = digest.Context(settings, store, state().papers, None, base_url=settings.public_url)
         with mailer.Mailer(config) as outbox:
             outcome = digest.send_confirmation(ctx, user_id, username, outbox)
@@ -74,7 +77,7 @@ def request_confirmation(user_id: int, username: str) -> Confirmation:
                                     "receiving digests (it works for 7 days).")
     if outcome.status == "skipped" and outcome.detail != "nothing to confirm":
         last = subscriptions.last_sent(store, user_id, "confirm") or 0
-        at = dt.datetime.fromtimestamp(last + digest.CONFIRM_EVERY_S).strftime("%Y-%m-%d %H:%M")
+        at = dt.datetime.fromtimestamp(last + digest.CONFIRM_EVERY_S, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return Confirmation("waiting", f"A confirmation message was sent less than a day ago; at most one a day "
                                        f"is sent, so the next one can go to {prefs.email} after {at}. "
                                        "Look for the last one (also in your spam folder).")
