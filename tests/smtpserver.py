@@ -56,6 +56,18 @@ class SMTPServer:
             self.controller.stop()
             self.controller = None
 
+    @property
+    def messages(self) -> list[bytes]:
+        """The raw messages received, oldest first."""
+        with self.handler.lock:
+            return [raw for _, _, raw in self.handler.messages]
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        """``(MAIL FROM, [RCPT TO])`` of each message received."""
+        with self.handler.lock:
+            return [(sender, rcpts) for sender, rcpts, _ in self.handler.messages]
+
     def parsed(self) -> list[EmailMessage]:
         with self.handler.lock:
             return [email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in self.handler.messages]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 

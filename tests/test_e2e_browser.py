@@ -503,29 +503,15 @@ def test_import_a_bib_file_through_the_upload_form(server, browser):
     assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
 
 
-class _Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self):
-        self.messages: list[bytes] = []
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_inbox():
-    controller_mod = pytest.importorskip("aiosmtpd.controller")
-    inbox = _Inbox()
-    inbox.port = _free_port()
-    controller = controller_mod.Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
+    from tests.smtpserver import SMTPServer
+
+    server = SMTPServer().start()
     try:
-        yield inbox
+        yield server
     finally:
-        controller.stop()
+        server.stop()
 
 
 def test_digest_settings_and_one_click_links(smtp_inbox, server, browser, tmp_path):

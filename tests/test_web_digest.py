@@ -11,8 +11,6 @@ import email.policy
 import html
 import re
 import shutil
-import socket
-import threading
 
 import itsdangerous.timed
 import pytest
@@ -22,6 +20,7 @@ from recommender.accounts.users import UserStore
 from recommender.corpus.papers import Paper
 from recommender.corpus.store import PaperStore
 from recommender.delivery.links import Link, Signer, email_hash, link_key
+from tests.smtpserver import SMTPServer, free_port
 from tests.webhelpers import bearer, message, page_csrf, private_app, register, send, tag, users_snapshot
 
 pytestmark = pytest.mark.slow
@@ -494,35 +493,13 @@ def test_a_hostile_paper_title_is_escaped_on_the_link_page(app, subscriber):
 
 
 # the immediate confirmation message through a real SMTP server --------------------------------------
-class Inbox:
-    def __init__(self):
-        self.messages: list[bytes] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(envelope.content)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def smtp():
-    controller_mod = pytest.importorskip("aiosmtpd.controller")
-    inbox = Inbox()
-    controller = controller_mod.Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
+    server = SMTPServer().start()
     try:
-        yield inbox, controller.port
+        yield server, server.port
     finally:
-        controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        server.stop()
 
 
 def _mail_app(built10k, tmp_path_factory, name: str, port: int):
@@ -590,7 +567,7 @@ def test_send_again_is_limited_to_one_a_day(mail_app, smtp):
 
 
 def test_an_unreachable_smtp_server_is_no_error_page(built10k, tmp_path_factory):
-    app = _mail_app(built10k, tmp_path_factory, "digest-nomail", _free_port())  # nothing listens there
+    app = _mail_app(built10k, tmp_path_factory, "digest-nomail", free_port())  # nothing listens there
     try:
         client, _ = new_user(app, "mona", ("astro", PID))
         response = save_form(client, email="mona@example.org", frequency="weekly")

@@ -40,7 +40,8 @@ QUERY_NAMES = {
     **{f"exports.download_{ext}": ["tag"] for ext in ("bib", "json", "csv")},
     **{endpoint: ["x"] for endpoint in ("static", "auth.register", "auth.account", "views.paper",
                                         "views.library_page", "api.openapi", "api.csrf_token", "api.me",
-                                        "api.paper", "api.tags", "api.tokens", "api.feed_tokens", "atom.feed")},
+                                        "api.paper", "api.tags", "api.tokens", "api.feed_tokens", "atom.feed",
+                                        "digest.api_get", "email.link_page")},
 }
 COLLIDING_NAMES = ["endpoint", "_method", "_external", "_anchor", "_scheme", "values", "raw_id", "tag",
                    "filename", "token_id", "page"]
@@ -125,7 +126,8 @@ def visitors(crawl_app):
     return [Visitor(crawl_app, mode) for mode in ("anonymous", "session", "bearer")]
 
 
-VALID = {"raw_id": PID, "tag": "mine", "token_id": "1", "filename": "app.js", "feed_token": "pff_" + "A" * 43}
+VALID = {"raw_id": PID, "tag": "mine", "token_id": "1", "filename": "app.js", "feed_token": "pff_" + "A" * 43,
+         "link_token": "eyJhIjoidGFnIn0.AAAAAA.forged-signature"}
 
 
 def url_for_rule(rule, values: dict) -> str:
