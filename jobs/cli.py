@@ -5,7 +5,7 @@ Each job module defines ``add_arguments(parser)`` and ``run(args, settings) -> i
 Exit codes, the same for every command:
 
 - 0: done (for ``check``: healthy, or every problem repaired).
-- 1: ran, but reports a condition cron may act on: ``fetch`` found nothing new,
+- 1: ran, but reports a condition cron may act on: ``fetch`` or ``harvest`` found nothing new,
   ``digest`` (or ``daily``) left some users' digests failed or pending for the next run,
   ``check`` found problems it did not (or could not) repair, ``tag`` left an id untagged,
   ``library import`` could not fetch some papers (offline: run it again to complete it).
@@ -17,7 +17,7 @@ Exit codes, the same for every command:
   traceback is printed too; the exit code stays 2.
 - 130: interrupted (Ctrl-C). Usage errors exit 2 (argparse).
 
-Jobs that write (``import``, ``fetch``, ``compute``, ``train``, ``digest``, ``check --repair``)
+Jobs that write (``import``, ``fetch``, ``harvest``, ``compute``, ``train``, ``digest``, ``check --repair``)
 hold a lock (:mod:`recommender.storage.locks`, ``<models_dir>/locks/<job>.lock``) so two
 runs of the same job never overlap; ``check --repair`` takes all of them.
 """
@@ -41,6 +41,8 @@ from recommender.settings import load_settings
 COMMANDS = {
     "import": ("jobs.import_snapshot", "import papers from Kaggle-snapshot JSON lines (.jsonl, .gz, .xz, .bz2)"),
     "fetch": ("jobs.fetch", "fetch new papers from the arXiv API"),
+    "harvest": ("jobs.harvest", "harvest all of arXiv, or whole sets (cs, math, physics:hep-th), through OAI-PMH: "
+                                "incremental and resumable"),
     "compute": ("jobs.compute", "build TF-IDF features and the inverted index for search and similar papers (a new generation)"),
     "train": ("jobs.train", "train per-user, per-tag SVMs and save ranked recommendations"),
     "useradd": ("jobs.users", "create a user"),
@@ -66,9 +68,9 @@ COMMANDS = {
 PLUGIN_GROUP = "paperfeed.commands"
 
 # command -> the job locks it holds while it runs (``check`` only with --repair; see _locks)
-LOCKS = {"import": ("import",), "fetch": ("fetch",), "compute": ("compute",), "train": ("train",),
+LOCKS = {"import": ("import",), "fetch": ("fetch",), "harvest": ("harvest",), "compute": ("compute",), "train": ("train",),
          "digest": ("digest",), "daily": ("daily",)}  # ``daily`` also takes each step's lock in turn
-REPAIR_LOCKS = ("import", "fetch", "compute", "train", "digest", "check")
+REPAIR_LOCKS = ("import", "fetch", "harvest", "compute", "train", "digest", "check")
 
 
 def plugin_commands() -> dict:

@@ -57,6 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fetch_timeout", 30.0, "Timeout in seconds for each arXiv API HTTP request."),
     Setting("fetch_retries", 4, "Retries with exponential backoff for a failed arXiv API request."),
     Setting("arxiv_api_url", "https://export.arxiv.org/api/query", "The arXiv API endpoint `fetch` and the web app's \"fetch from arXiv\" query (tests point it at a local server)."),
+    Setting("oai_base_url", "https://oaipmh.arxiv.org/oai", "The arXiv OAI-PMH endpoint `paperfeed harvest` pages through (arXiv has moved it before; tests point it at a local server)."),
     Setting("import_max_bytes", 16 * 2**20, "Largest library file `paperfeed library import` and the web upload take, in bytes (16 MiB: a 5,000-paper export with abstracts is about 10 MiB).", minimum=1024),
     Setting("import_max_entries", 5000, "Most entries (references or id lines) one library import takes.", minimum=1),
     Setting("import_web_fetch", 100, "Most missing papers one web import fetches from arXiv while the page waits (one API request per 100); the rest are listed to import again later or with the CLI."),
@@ -118,6 +119,7 @@ class Settings:
     fetch_timeout: float
     fetch_retries: int
     arxiv_api_url: str
+    oai_base_url: str
     import_max_bytes: int
     import_max_entries: int
     import_web_fetch: int
@@ -218,6 +220,9 @@ def load_settings(environ=None, **overrides) -> Settings:
     if not values["arxiv_api_url"].startswith(("https://", "http://")):
         raise ValueError(f"setting arxiv_api_url (PAPERFEED_ARXIV_API_URL) must be an http(s) URL, "
                          f"got {values['arxiv_api_url']!r}")
+    if not values["oai_base_url"].startswith(("https://", "http://")):
+        raise ValueError(f"setting oai_base_url (PAPERFEED_OAI_BASE_URL) must be an http(s) URL, "
+                         f"got {values['oai_base_url']!r}")
     if values["public_url"] and not values["public_url"].startswith(("https://", "http://")):
         raise ValueError(f"setting public_url (PAPERFEED_PUBLIC_URL) must be an http(s) URL, "
                          f"got {values['public_url']!r}")
