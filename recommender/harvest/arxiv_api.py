@@ -81,18 +81,18 @@ class Offline(FetchError):
                          "2,500 recent papers shipped with Paperfeed")
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
+def never_connected(exc: requests.ConnectionError) -> bool:
     """The request never reached a server (name resolution or connect failed), as opposed to a dropped answer."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
 
 
-def _root_cause(exc: BaseException) -> str:
+def root_cause(exc: BaseException) -> str:
     reason = getattr(exc.args[0], "reason", exc) if exc.args else exc
     return str(reason).split(": ", 1)[-1][:160]
 
 
-class _Retry(Exception):
+class Retryable(Exception):
     """A failed attempt worth repeating; ``wait`` is a server-requested delay."""
 
     def __init__(self, reason: str, wait: float | None = None):
@@ -257,7 +257,7 @@ def parse_feed(body: bytes) -> tuple[int, list[etree._Element]]:
     result count, :class:`QueryRejected` for arXiv's error feed; both are ``ValueError``.
     """
     try:
-        root = _parse_xml(body)
+        root = parse_xml_strict(body)
     except etree.LxmlError as exc:
         raise BrokenPage(f"body is not well-formed XML, probably truncated ({exc})") from None
     if root.tag != _ATOM + "feed":
@@ -279,7 +279,7 @@ def _api_error(root: etree._Element) -> str | None:
     return None
 
 
-def _parse_xml(body: bytes) -> etree._Element:
+def parse_xml_strict(body: bytes) -> etree._Element:
     # Strict, unlike arxiv's recover-mode parser: a cut body must fail, not shrink.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     return etree.fromstring(body, parser)
@@ -289,16 +289,16 @@ def _get(session: requests.Session, url: str, timeout: float) -> requests.Respon
     try:
         resp = session.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
     except requests.Timeout:  # connect timeouts too: a server that drops a SYN may answer the next one
-        raise _Retry(f"no answer within {timeout:g} s") from None
+        raise Retryable(f"no answer within {timeout:g} s") from None
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-        if _never_connected(exc):
-            raise Offline(f"cannot reach the arXiv API ({_root_cause(exc)})") from None
-        raise _Retry(f"connection failed: {type(exc).__name__}") from None
+        if never_connected(exc):
+            raise Offline(f"cannot reach the arXiv API ({root_cause(exc)})") from None
+        raise Retryable(f"connection failed: {type(exc).__name__}") from None
     if resp.status_code == 429 or resp.status_code >= 500:
-        raise _Retry(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
+        raise Retryable(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
     if resp.status_code != 200:
         try:
-            detail = _api_error(_parse_xml(resp.content))
+            detail = _api_error(parse_xml_strict(resp.content))
         except etree.LxmlError:
             detail = None
         raise FetchError(f"arXiv API refused the request with HTTP {resp.status_code}"
@@ -307,19 +307,19 @@ def _get(session: requests.Session, url: str, timeout: float) -> requests.Respon
 
 
 def _entries(resp: requests.Response, start: int, page_size: int) -> tuple[int, list]:
-    """(totalResults, entry elements) of a page that passed every check, else ``_Retry``."""
+    """(totalResults, entry elements) of a page that passed every check, else ``Retryable``."""
     ctype = resp.headers.get("Content-Type", "")
     if "html" in ctype.lower():
-        raise _Retry(f"got an HTML page ({ctype}) instead of an Atom feed")
+        raise Retryable(f"got an HTML page ({ctype}) instead of an Atom feed")
     try:
         total, entries = parse_feed(resp.content)
     except QueryRejected as exc:
         raise FetchError(f"arXiv API rejected the query: {exc}") from None
     except BrokenPage as exc:
-        raise _Retry(str(exc)) from None
+        raise Retryable(str(exc)) from None
     expected = max(0, min(page_size, total - start))
     if len(entries) < expected:
-        raise _Retry(f"short page: {len(entries)} entries where {expected} were expected")
+        raise Retryable(f"short page: {len(entries)} entries where {expected} were expected")
     return total, entries
 
 
@@ -353,7 +353,7 @@ class ArxivFetcher:
             self.limiter.wait()
             try:
                 return _entries(_get(self.session, url, self.timeout), start, self.page_size)
-            except _Retry as exc:
+            except Retryable as exc:
                 reason = str(exc)
                 self.limiter.defer(min(max(BACKOFF_BASE_S * 2 ** attempt, exc.wait or 0.0), MAX_WAIT_S))
         raise FetchError(f"arXiv API failed {self.retries + 1} times ({reason}) for {url}; "

@@ -48,8 +48,8 @@ from recommender.corpus.ids import parse_arxiv_id
 from recommender.corpus.papers import InvalidPaper, Paper, clean_text, paper_from_kaggle
 from recommender.corpus.store import PaperStore
 from recommender.harvest.arxiv_api import (BACKOFF_BASE_S, MAX_SHOWN_ID, MAX_WAIT_S, USER_AGENT, BrokenPage,
-                                           FetchError, Offline, RateLimiter, SkippedEntry, _never_connected,
-                                           _parse_xml, _Retry, _root_cause, retry_after_seconds)
+                                           FetchError, Offline, RateLimiter, SkippedEntry, never_connected,
+                                           parse_xml_strict, Retryable, root_cause, retry_after_seconds)
 
 OAI_URL = "https://oaipmh.arxiv.org/oai"  # the default of the oai_base_url setting
 FORMATS = ("arXiv", "arXivRaw")
@@ -127,7 +127,7 @@ def parse_page(body: bytes) -> Page:
     document), :class:`TokenRefused` or :class:`OaiError`; all are ``ValueError``.
     """
     try:
-        root = _parse_xml(body)
+        root = parse_xml_strict(body)
     except etree.LxmlError as exc:
         raise BrokenPage(f"body is not well-formed XML, probably truncated ({exc})") from None
     if root.tag != _OAI + "OAI-PMH":
@@ -371,13 +371,13 @@ class Harvester:
         try:
             resp = self.session.get(url, timeout=self.timeout, headers={"User-Agent": USER_AGENT})
         except requests.Timeout:
-            raise _Retry(f"no answer within {self.timeout:g} s") from None
+            raise Retryable(f"no answer within {self.timeout:g} s") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            if _never_connected(exc):
-                raise Offline(f"cannot reach the OAI-PMH service at {self.base_url} ({_root_cause(exc)})") from None
-            raise _Retry(f"connection failed: {type(exc).__name__}") from None
+            if never_connected(exc):
+                raise Offline(f"cannot reach the OAI-PMH service at {self.base_url} ({root_cause(exc)})") from None
+            raise Retryable(f"connection failed: {type(exc).__name__}") from None
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Retry(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
+            raise Retryable(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
         if resp.status_code != 200:
             raise HarvestError(f"the OAI-PMH service refused the request with HTTP {resp.status_code} ({url}); "
                                "check the oai_base_url setting")
@@ -395,14 +395,14 @@ class Harvester:
                 resp = self._get(url)
                 ctype = resp.headers.get("Content-Type", "")
                 if "html" in ctype.lower():
-                    raise _Retry(f"got an HTML page ({ctype}) instead of OAI-PMH XML")
+                    raise Retryable(f"got an HTML page ({ctype}) instead of OAI-PMH XML")
                 try:
                     return parse_page(resp.content)
                 except BrokenPage as exc:
-                    raise _Retry(str(exc)) from None
+                    raise Retryable(str(exc)) from None
                 except OaiError as exc:
                     raise HarvestError(f"the OAI-PMH service refused the request: {exc} ({url})") from None
-            except _Retry as exc:
+            except Retryable as exc:
                 reason = str(exc)
                 self.limiter.defer(min(max(BACKOFF_BASE_S * 2 ** attempt, exc.wait or 0.0), MAX_WAIT_S))
         raise HarvestError(f"the OAI-PMH service failed {self.retries + 1} times ({reason}) for {url}; "
