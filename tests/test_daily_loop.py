@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from recommender.corpus.store import PaperStore
 from recommender.delivery import digest
+from tests.httpserver import LoopbackServer
 from tests.conftest import run_cli
 from tests.smtpserver import SMTPServer, parts
 
@@ -30,36 +29,17 @@ S0_M100 = "q_testing_s0_m100_cfe7536492ca.json"  # a recorded arXiv API page of 
 PASSWORD = "correct horse battery staple 42\n"
 
 
-class RecordedArxiv:
+class RecordedArxiv(LoopbackServer):
     """Answers every category query (``cat:...``) with one recorded arXiv API response; the fetch takes as
     many of its entries as ``--max-results`` asks, so a larger number the next day brings new papers."""
 
     def __init__(self, body: str):
-        self.requests: list[str] = []
-        outer = self
+        def answer(path: str) -> tuple[int, str]:
+            query = parse_qs(urlsplit(path).query)
+            ok = "cat:" in query.get("search_query", [""])[0] and query.get("start") == ["0"]
+            return (200, body) if ok else (404, "no recording for this query")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 -- http.server's name
-                outer.requests.append(self.path)
-                query = parse_qs(urlsplit(self.path).query)
-                ok = "cat:" in query.get("search_query", [""])[0] and query.get("start") == ["0"]
-                data = (body if ok else "no recording for this query").encode("utf-8")
-                self.send_response(200 if ok else 404)
-                self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/query"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer, "/api/query", "application/atom+xml; charset=utf-8")
 
 
 @pytest.fixture

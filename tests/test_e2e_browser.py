@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import contextlib
 import socket
 import subprocess
 import sys
@@ -50,6 +51,37 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+def open_page(browser, problems: list[str], http_errors: bool = False):
+    """A new desktop context and page whose console errors and page errors (and, with ``http_errors``, HTTP
+    answers of 400 and above) are appended to ``problems``."""
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
+                                  reduced_motion="reduce")
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} @ {page.url}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {page.url}"))
+    if http_errors:
+        page.on("response", lambda r: problems.append(f"HTTP {r.status} for {r.request.method} {r.url}")
+                if r.status >= 400 else None)
+    return context, page
+
+
+@contextlib.contextmanager
+def failure_artifacts(context, page, server, problems: list[str], shot: str):
+    """Run a browser test's steps: on failure keep a screenshot (``tests/artifacts/<shot>``) and print the server
+    log and the browser's problems; always close the context; then fail on any browser problem."""
+    try:
+        yield
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
+        raise
+    finally:
+        context.close()
+    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
+
 
 
 def _math_title_paper(papers_path: Path) -> tuple[str, str] | None:
@@ -193,17 +225,10 @@ def test_new_user_journey(server, browser, request, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)
     problems: list[str] = []
-    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
-                                  reduced_motion="reduce")
-    page = context.new_page()
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} @ {page.url}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {page.url}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status} for {r.request.method} {r.url}")
-            if r.status >= 400 else None)
+    context, page = open_page(browser, problems, http_errors=True)
     u = server.url
 
-    try:
+    with failure_artifacts(context, page, server, problems, "failure.png"):
         # 1. Register through the form: lands on the feed, logged in.
         page.goto(u("/register"))
         page.get_by_label("Username").fill(USERNAME)
@@ -434,15 +459,6 @@ def test_new_user_journey(server, browser, request, tmp_path):
         page.wait_for_url(re.compile(r"/\?m=popular$"))
         expect(page.locator(".list .empty")).to_contain_text("once at least 2 readers tag them")
         assert page.locator(".list .card").count() == 0
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
-        raise
-    finally:
-        context.close()
-
-    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
 
 
 def test_import_a_bib_file_through_the_upload_form(server, browser):
@@ -453,13 +469,9 @@ def test_import_a_bib_file_through_the_upload_form(server, browser):
     expect.set_options(timeout=10_000)
     bib = REPO / "tests" / "fixtures" / "library" / "zotero-astro.bib"
     problems: list[str] = []
-    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
-                                  reduced_motion="reduce")
-    page = context.new_page()
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    context, page = open_page(browser, problems)
     u = server.url
-    try:
+    with failure_artifacts(context, page, server, problems, "failure-import.png"):
         page.goto(u("/register"))
         page.get_by_label("Username").fill("importer")
         page.get_by_label("Password").fill(PASSWORD)
@@ -493,14 +505,6 @@ def test_import_a_bib_file_through_the_upload_form(server, browser):
         astro, n = _astro_count(page)
         assert n == 10 and astro >= 8, f"the feed for the imported tag should be astrophysics ({astro}/{n})"
         _shot(page, "feed-after-import.png")
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failure-import.png"), full_page=True)
-        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
-        raise
-    finally:
-        context.close()
-    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)
 
 
 @pytest.fixture
@@ -529,15 +533,10 @@ def test_digest_settings_and_one_click_links(smtp_inbox, server, browser, tmp_pa
 
     expect.set_options(timeout=10_000)
     problems: list[str] = []
-    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, color_scheme="light",
-                                  reduced_motion="reduce")
-    page = context.new_page()
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} @ {page.url}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e} @ {page.url}"))
+    context, page = open_page(browser, problems)
     u = server.url
     paper, other = "2504.13999", "2510.00095"
-    try:
+    with failure_artifacts(context, page, server, problems, "failure-digest.png"):
         page.goto(u("/register"))
         page.get_by_label("Username").fill("subscriber")
         page.get_by_label("Password").fill(PASSWORD)
@@ -605,11 +604,3 @@ def test_digest_settings_and_one_click_links(smtp_inbox, server, browser, tmp_pa
             reader.close()
         tags = page.request.get(u("/api/tags")).json()["tags"]
         assert other in next(t["papers"] for t in tags if t["name"] == "astro")
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failure-digest.png"), full_page=True)
-        print(f"\n--- server log ---\n{server.log_tail()}\n--- browser problems ---\n" + "\n".join(problems))
-        raise
-    finally:
-        context.close()
-    assert not problems, "browser console errors or page errors:\n" + "\n".join(problems)

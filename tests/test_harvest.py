@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -22,6 +20,7 @@ from recommender.corpus.store import PaperStore
 from recommender.harvest import oaipmh
 from recommender.harvest.arxiv_api import MAX_WAIT_S
 from tests import oaipmh as build
+from tests.httpserver import LoopbackServer
 from tests.conftest import require_shared, run_cli
 from test_arxiv_api import FakeArxiv, FakeClock
 
@@ -408,39 +407,21 @@ def test_a_corrupt_state_file_is_a_clear_error(settings):
 
 
 # --- the command, against a real HTTP server on 127.0.0.1 ------------------------------------
-class OaiServer:
+class OaiServer(LoopbackServer):
     """Answers ListRecords requests from a table keyed by the query; records every query it gets."""
 
     def __init__(self):
         self.answers: dict[tuple, tuple[int, str]] = {}
         self.queries: list[dict] = []
-        outer = self
+        super().__init__(self._answer, "/oai", "text/xml;charset=UTF-8")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 -- http.server's name
-                query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-                outer.queries.append(query)
-                status, body = outer.answers.get(tuple(sorted(query.items())), (404, "no such page"))
-                data = body.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml;charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oai"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, path: str) -> tuple[int, str]:
+        query = dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
+        self.queries.append(query)
+        return self.answers.get(tuple(sorted(query.items())), (404, "no such page"))
 
     def add(self, body: str, status: int = 200, **query) -> None:
         self.answers[tuple(sorted(query.items()))] = (status, body)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import dataclasses
 import html
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from recommender.settings import load_settings
+from tests.httpserver import LoopbackServer
 from tests.webhelpers import bearer, csrf, message, page_csrf, register, send
 
 pytestmark = pytest.mark.slow
@@ -27,40 +26,18 @@ def _query(url: str) -> tuple:
     return tuple(sorted((k, tuple(v)) for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()))
 
 
-class RecordedArxiv:
+class RecordedArxiv(LoopbackServer):
     """A real HTTP server that answers each recorded query with its recorded status and body."""
 
     def __init__(self, fixtures):
-        self.answers, self.requests = {}, []
+        self.answers = {}
         for name in ("id_1605.08386_s0_m100_199195aa31ad", "id_astro-ph_0601001_s0_m100_3150dca9dc76"):
             rec = json.loads((fixtures / f"{name}.json").read_text(encoding="utf-8"))
             self.answers[_query(rec["url"])] = (rec["status_code"], rec["body"])
         empty = json.loads((fixtures / "id_0000.0000_s0_m100_8b51d9633a68.json").read_text(encoding="utf-8"))
         self.answers[_query(empty["url"].replace("0000.0000", ABSENT))] = (200, empty["body"])
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 -- http.server's name
-                outer.requests.append(self.path)
-                status, body = outer.answers.get(_query(self.path), (404, "no recording for this query"))
-                data = body.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/query"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda path: self.answers.get(_query(path), (404, "no recording for this query")),
+                         "/api/query", "application/atom+xml; charset=utf-8")
 
 
 @pytest.fixture(scope="module")

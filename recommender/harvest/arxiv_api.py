@@ -285,17 +285,26 @@ def parse_xml_strict(body: bytes) -> etree._Element:
     return etree.fromstring(body, parser)
 
 
-def _get(session: requests.Session, url: str, timeout: float) -> requests.Response:
+def polite_get(session: requests.Session, url: str, timeout: float, service: str) -> requests.Response:
+    """One GET with our User-Agent and a timeout. Raises :class:`Retryable` for a timeout, a dropped
+    connection, 429 or 5xx (with the server's ``Retry-After``), and :class:`Offline` when no connection could
+    be made at all (``service`` names what could not be reached). Other answers are returned as they are.
+    The API client and the OAI-PMH harvester (:mod:`recommender.harvest.oaipmh`) both send through it."""
     try:
         resp = session.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
     except requests.Timeout:  # connect timeouts too: a server that drops a SYN may answer the next one
         raise Retryable(f"no answer within {timeout:g} s") from None
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         if never_connected(exc):
-            raise Offline(f"cannot reach the arXiv API ({root_cause(exc)})") from None
+            raise Offline(f"cannot reach {service} ({root_cause(exc)})") from None
         raise Retryable(f"connection failed: {type(exc).__name__}") from None
     if resp.status_code == 429 or resp.status_code >= 500:
         raise Retryable(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
+    return resp
+
+
+def _get(session: requests.Session, url: str, timeout: float) -> requests.Response:
+    resp = polite_get(session, url, timeout, "the arXiv API")
     if resp.status_code != 200:
         try:
             detail = _api_error(parse_xml_strict(resp.content))

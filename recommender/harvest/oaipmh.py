@@ -47,9 +47,8 @@ from lxml import etree
 from recommender.corpus.ids import parse_arxiv_id
 from recommender.corpus.papers import InvalidPaper, Paper, clean_text, paper_from_kaggle
 from recommender.corpus.store import PaperStore
-from recommender.harvest.arxiv_api import (BACKOFF_BASE_S, MAX_SHOWN_ID, MAX_WAIT_S, USER_AGENT, BrokenPage,
-                                           FetchError, Offline, RateLimiter, SkippedEntry, never_connected,
-                                           parse_xml_strict, Retryable, root_cause, retry_after_seconds)
+from recommender.harvest.arxiv_api import (BACKOFF_BASE_S, MAX_SHOWN_ID, MAX_WAIT_S, BrokenPage, FetchError,
+                                           RateLimiter, Retryable, SkippedEntry, parse_xml_strict, polite_get)
 
 OAI_URL = "https://oaipmh.arxiv.org/oai"  # the default of the oai_base_url setting
 FORMATS = ("arXiv", "arXivRaw")
@@ -368,16 +367,7 @@ class Harvester:
         return f"{self.base_url}?{urlencode(params)}"
 
     def _get(self, url: str) -> requests.Response:
-        try:
-            resp = self.session.get(url, timeout=self.timeout, headers={"User-Agent": USER_AGENT})
-        except requests.Timeout:
-            raise Retryable(f"no answer within {self.timeout:g} s") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            if never_connected(exc):
-                raise Offline(f"cannot reach the OAI-PMH service at {self.base_url} ({root_cause(exc)})") from None
-            raise Retryable(f"connection failed: {type(exc).__name__}") from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise Retryable(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
+        resp = polite_get(self.session, url, self.timeout, f"the OAI-PMH service at {self.base_url}")
         if resp.status_code != 200:
             raise HarvestError(f"the OAI-PMH service refused the request with HTTP {resp.status_code} ({url}); "
                                "check the oai_base_url setting")
