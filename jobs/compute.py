@@ -31,7 +31,8 @@ def run(args, settings) -> int:
     removed = remove_stale_temps(settings.models_dir) if settings.models_dir.is_dir() else []
     bad = []
     with PaperStore(settings.papers_path, readonly=True, on_corrupt=bad.append) as store:
-        result = compute_generation(store, settings.models_dir, params_from(settings, args), steps("compute"))
+        result = compute_generation(store, settings.models_dir, params_from(settings, args), steps("compute"),
+                                    n_jobs=settings.n_jobs)
     if removed:
         warn(f"compute: removed {len(removed)} temp file(s) left by a killed run")
     if bad:

@@ -28,6 +28,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./data", "Directory for the paper store and the user database."),
     Setting("models_dir", "./models", "Directory for artifacts the batch jobs write (features, user models)."),
     Setting("max_features", 200000, "TF-IDF vocabulary size (unigrams and bigrams)."),
+    Setting("vocabulary_sample", 200000, "`compute` fits the TF-IDF vocabulary on at most this many papers (a seeded sample by text hash; every paper counts for the idf). Bounds memory at any corpus size; 0 fits on every paper.", minimum=0),
     Setting("min_df", 2, "A term must occur in at least this many papers to enter the vocabulary."),
     Setting("max_df", 0.5, "Terms in more than this fraction of papers are dropped as uninformative."),
     Setting("title_repeat", 2, "How many times the title is counted in a paper's text (titles carry the key terms)."),
@@ -91,6 +92,7 @@ class Settings:
     data_dir: Path
     models_dir: Path
     max_features: int
+    vocabulary_sample: int
     min_df: int
     max_df: float
     title_repeat: int

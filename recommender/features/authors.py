@@ -69,24 +69,41 @@ class AuthorVocabulary:
         return len(self.keys)
 
 
+class AuthorCounter:
+    """Counts author keys one paper at a time, so the vocabulary can be fitted while papers stream past."""
+
+    def __init__(self, style: str = "full"):
+        if style not in STYLES:
+            raise ValueError(f"author name style must be one of {', '.join(STYLES)}, got {style!r}")
+        self.style = style
+        self.papers_of: Counter = Counter()
+        self.spellings: Counter = Counter()
+        self.n_docs = 0
+
+    def add(self, authors: Sequence[str]) -> None:
+        self.n_docs += 1
+        for key, name in paper_author_keys(authors, self.style).items():
+            self.papers_of[key] += 1
+            self.spellings[key, name] += 1
+
+    def vocabulary(self, min_papers: int) -> AuthorVocabulary:
+        """Authors with at least ``min_papers`` papers; the label is their most frequent spelling."""
+        papers_of = self.papers_of
+        keys = sorted(k for k, n in papers_of.items() if n >= min_papers)
+        best: dict[str, tuple[int, str]] = {}
+        for (key, name), n in self.spellings.items():
+            if papers_of[key] >= min_papers and (n, name) > best.get(key, (0, "")):
+                best[key] = (n, name)
+        idf = np.array([math.log((1 + self.n_docs) / (1 + papers_of[k])) + 1 for k in keys], dtype=np.float32)
+        return AuthorVocabulary(keys, [best[k][1] for k in keys], idf, self.style)
+
+
 def fit_authors(author_lists: Sequence[Sequence[str]], min_papers: int, style: str = "full") -> AuthorVocabulary:
     """Authors with at least ``min_papers`` papers; the label is their most frequent spelling."""
-    if style not in STYLES:
-        raise ValueError(f"author name style must be one of {', '.join(STYLES)}, got {style!r}")
-    papers_of: Counter = Counter()
-    spellings: Counter = Counter()
+    counter = AuthorCounter(style)
     for authors in author_lists:
-        for key, name in paper_author_keys(authors, style).items():
-            papers_of[key] += 1
-            spellings[key, name] += 1
-    keys = sorted(k for k, n in papers_of.items() if n >= min_papers)
-    best: dict[str, tuple[int, str]] = {}
-    for (key, name), n in spellings.items():
-        if papers_of[key] >= min_papers and (n, name) > best.get(key, (0, "")):
-            best[key] = (n, name)
-    n_docs = len(author_lists)
-    idf = np.array([math.log((1 + n_docs) / (1 + papers_of[k])) + 1 for k in keys], dtype=np.float32)
-    return AuthorVocabulary(keys, [best[k][1] for k in keys], idf, style)
+        counter.add(authors)
+    return counter.vocabulary(min_papers)
 
 
 def author_matrix(author_lists: Sequence[Sequence[str]], vocab: AuthorVocabulary, use_idf: bool = True,

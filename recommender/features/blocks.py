@@ -27,6 +27,7 @@ class FeatureParams:
     """How features are built. Defaults come from the settings table (``recommender.settings``)."""
 
     max_features: int = default("max_features")
+    vocabulary_sample: int = default("vocabulary_sample")
     min_df: int = default("min_df")
     max_df: float = default("max_df")
     title_repeat: int = default("title_repeat")

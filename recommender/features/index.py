@@ -11,7 +11,6 @@ from the date. The time is carried by paper id from one generation to the next.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 import time
 import zipfile
@@ -28,20 +27,7 @@ from recommender.features.embeddings import MODEL as EMBEDDING_MODEL
 from recommender.features.embeddings import EmbeddingStore
 from recommender.corpus.papers import Paper
 from recommender.corpus.store import PaperStore
-
-EPOCH = dt.date(1970, 1, 1)
-
-
-def to_day(value: str | dt.date) -> int:
-    """ISO date (or date) -> days since 1970-01-01."""
-    if isinstance(value, str):
-        value = dt.date.fromisoformat(value)
-    return (value - EPOCH).days
-
-
-def from_day(day: int) -> str:
-    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
-
+from recommender.features.streaming import EPOCH, Rows, from_day, stream_features, to_day  # noqa: F401 (re-exported)
 
 @dataclasses.dataclass
 class ComputeResult:
@@ -62,34 +48,51 @@ def snapshot(store: PaperStore, progress: Callable[[int], None] | None = None) -
     return papers
 
 
+def rows_of(papers: list[Paper], categories: list[str]) -> Rows:
+    """The per-row record of papers held in memory (already in row order)."""
+    cat_of = {c: i for i, c in enumerate(categories)}
+    cat_lists = [[cat_of[c] for c in dict.fromkeys(p.categories)] for p in papers]
+    return Rows([p.id for p in papers], np.array([to_day(p.published) for p in papers], dtype=np.int32),
+                np.cumsum([0] + [len(c) for c in cat_lists], dtype=np.int64),
+                np.array([i for c in cat_lists for i in c], dtype=np.int32), categories)
+
+
 def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParams,
-                       progress: Callable[[str], None] | None = None, now: float | None = None) -> ComputeResult:
+                       progress: Callable[[str], None] | None = None, now: float | None = None,
+                       n_jobs: int = 1) -> ComputeResult:
     """Build features for every stored paper and publish them as the new current generation.
 
-    The ids are taken in one snapshot together with the texts, so rows and ids
-    cannot drift apart even if an import writes meanwhile. ``now`` (unix seconds,
-    default the clock) is the ``first_seen`` of papers new to the index.
+    The papers are streamed in two passes on ``n_jobs`` processes (``features.streaming``), so memory does
+    not grow with the abstracts. With the embedding block (which needs every paper's vector) they are read
+    into memory as before. ``now`` (unix seconds, default the clock) is the ``first_seen`` of papers new to
+    the index.
     """
     now = time.time() if now is None else now
     step = progress or (lambda _msg: None)
+    if params.embedding_weight > 0:
+        rows, features = _in_memory(store, models_dir, params, step)
+    else:
+        rows, features = stream_features(store, params, n_jobs=n_jobs, progress=step)
+    step("writing generation")
+    gens = artifacts.Generations(models_dir)
+    first_seen = carried_first_seen(models_dir, rows.ids, now)
+    with gens.new() as tmp:
+        _write(tmp, rows, features, params, first_seen, now)
+    X = features.X
+    return ComputeResult(gens.current(), X.shape[0], X.shape[1], X.nnz)
+
+
+def _in_memory(store: PaperStore, models_dir: Path, params: FeatureParams, step) -> tuple[Rows, Features]:
     step("reading papers")
     papers = snapshot(store)
     if not papers:
         raise ValueError("the paper store is empty: run `paperfeed import` or `paperfeed fetch` first")
-    embeddings = None
-    if params.embedding_weight > 0:
-        store = EmbeddingStore(Path(models_dir) / "embeddings" / EMBEDDING_MODEL)
-        step(f"embedding {len(store.missing(papers))} new papers")
-        embeddings = store.vectors(papers, progress=lambda done, total: step(f"embedded {done} of {total}"))
+    embeddings = EmbeddingStore(Path(models_dir) / "embeddings" / EMBEDDING_MODEL)
+    step(f"embedding {len(embeddings.missing(papers))} new papers")
+    vectors = embeddings.vectors(papers, progress=lambda done, total: step(f"embedded {done} of {total}"))
     step(f"fitting features on {len(papers)} papers")
-    features = build_features(papers, params, embeddings=embeddings)
-    step("writing generation")
-    gens = artifacts.Generations(models_dir)
-    first_seen = carried_first_seen(models_dir, [p.id for p in papers], now)
-    with gens.new() as tmp:
-        _write(tmp, papers, features, params, first_seen, now)
-    X = features.X
-    return ComputeResult(gens.current(), X.shape[0], X.shape[1], X.nnz)
+    features = build_features(papers, params, embeddings=vectors)
+    return rows_of(papers, features.categories), features
 
 
 def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarray:
@@ -118,27 +121,21 @@ def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarr
     return out
 
 
-def _write(folder: Path, papers: list[Paper], features: Features, params: FeatureParams,
+def _write(folder: Path, rows: Rows, features: Features, params: FeatureParams,
            first_seen: np.ndarray, now: float) -> None:
-    cat_of = {c: i for i, c in enumerate(features.categories)}
-    cat_lists = [[cat_of[c] for c in p.categories] for p in papers]
     artifacts.write_csr(folder / "X.npz", features.X)
     artifacts.write_npz(
-        folder / "rows.npz",
-        dates=np.array([to_day(p.published) for p in papers], dtype=np.int32),
-        cat_indptr=np.cumsum([0] + [len(c) for c in cat_lists], dtype=np.int64),
-        cat_indices=np.array([i for c in cat_lists for i in c], dtype=np.int32),
-        idf=features.idf,
-        first_seen=np.asarray(first_seen, dtype=np.int64),
+        folder / "rows.npz", dates=rows.dates, cat_indptr=rows.cat_indptr, cat_indices=rows.cat_indices,
+        idf=features.idf, first_seen=np.asarray(first_seen, dtype=np.int64),
     )
-    artifacts.write_json(folder / "ids.json", [p.id for p in papers])
+    artifacts.write_json(folder / "ids.json", rows.ids)
     artifacts.write_json(folder / "vocab.json", features.text_names)
     artifacts.write_json(folder / "authors.json", {"keys": features.authors.keys, "labels": features.authors.labels})
     artifacts.write_json(folder / "meta.json", {
-        "params": dataclasses.asdict(params), "categories": features.categories, "papers": len(papers),
+        "params": dataclasses.asdict(params), "categories": features.categories, "papers": len(rows),
         "features": features.X.shape[1], "text_features": len(features.text_names),
         "blocks": [dataclasses.asdict(b) for b in features.blocks],
-        "first_date": papers[0].published, "last_date": papers[-1].published, "computed_at": int(now),
+        "first_date": from_day(rows.dates[0]), "last_date": from_day(rows.dates[-1]), "computed_at": int(now),
     })
 
 

@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - depends on the scipy build
     _csr_matvec = None
 
 MAX_N = 1000
+POSTINGS_BUDGET = 1_000_000  # posting-list entries similar papers and search read in full (see relevance_top)
+RESCORE = 2_000            # candidates rescored exactly when a query's postings exceed that
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,8 +171,8 @@ def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int 
         raise KeyError(f"{base} is not in the feature index (generation {index.generation})")
     filters = dataclasses.replace(filters, exclude=filters.exclude | {base})
     lo, hi, mask = candidate_mask(index, filters)
-    scores = inverted_scores(index.XT, similar_query(index.X, row, index.similar_scale))[lo:hi]
-    return _result(index, *top_rows(scores, lo, mask, n, offset))
+    query = similar_query(index.X, row, index.similar_scale)
+    return _result(index, *relevance_top(index, query, lo, hi, mask, n, offset, positive_only=False))
 
 
 def search(index: FeatureIndex, query: str, filters: Filters = Filters(), n: int = 20, offset: int = 0):
@@ -188,12 +190,47 @@ def search(index: FeatureIndex, query: str, filters: Filters = Filters(), n: int
     lo, hi, mask = candidate_mask(index, filters)
     if vector.nnz == 0:
         return [], []
-    scores = inverted_scores(index.XT, vector)[lo:hi]
-    if mask is None:
-        mask = scores > 0
+    vector = sp.csr_matrix((vector.data, vector.indices, vector.indptr), shape=(1, index.X.shape[1]))
+    return _result(index, *relevance_top(index, vector, lo, hi, mask, n, offset, positive_only=True))
+
+
+def relevance_top(index: FeatureIndex, query: sp.csr_matrix, lo: int, hi: int, mask: np.ndarray | None, n: int,
+                  offset: int, positive_only: bool, budget: int = POSTINGS_BUDGET, rescore: int = RESCORE):
+    """The best rows of ``lo..hi`` (``mask``) by the dot product with ``query`` (1 x features), through the
+    inverted index: ``(rows, scores)``.
+
+    Exact while the query's posting lists hold at most ``budget`` entries in all. Past it (a long paper's
+    common terms at millions of papers), the heaviest query terms whose postings fit the budget pick
+    candidates, and the best ``rescore`` of those are scored exactly from their own rows. This reads
+    O(budget + rescore x row length) values, not O(postings); the recall against exact search is
+    measured in docs/scaling.md.
+    """
+    XT = index.XT
+    lengths = XT.indptr[query.indices + 1] - XT.indptr[query.indices]
+    order = np.argsort(-query.data, kind="stable")
+    within = int(np.searchsorted(np.cumsum(lengths[order]), budget, "right"))
+    pruned = within < len(order)
+    terms = np.sort(order[:max(1, within)])
+    partial = sp.csr_matrix((query.data[terms], query.indices[terms], [0, len(terms)]), shape=query.shape)
+    window = inverted_scores(XT, partial)[lo:hi]
+    touched = window != 0 if mask is None else (window != 0) & mask
+    candidates = np.flatnonzero(touched)
+    wanted = n + offset
+    if pruned and len(candidates) > max(rescore, 2 * wanted):
+        best, _ = top_rows(window[candidates], 0, None, max(rescore, 2 * wanted))
+        candidates = np.sort(candidates[best])
+    if pruned:
+        scores = np.asarray((index.X[candidates + lo] @ query.T).todense(), dtype=np.float32).ravel()
     else:
-        mask &= scores > 0
-    return _result(index, *top_rows(scores, lo, mask, n, offset))
+        scores = window[candidates]
+    if positive_only:
+        keep = scores > 0
+        candidates, scores = candidates[keep], scores[keep]
+    elif len(candidates) < wanted:  # too few papers share a feature: fill up with the rest, as a full scan would
+        full = inverted_scores(XT, query)[lo:hi]
+        return top_rows(full, lo, mask, n, offset)
+    rows, top = top_rows(scores, 0, None, n, offset)
+    return candidates[rows] + lo, top
 
 
 def _id_match(index: FeatureIndex, query: str) -> str | None:
