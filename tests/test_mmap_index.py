@@ -133,6 +133,16 @@ def test_ids_and_row_of_read_like_the_list_and_the_dict(built10k):
     assert index.row_of.rows([ids[9], "nope", ids[2]]).tolist() == [9, 2]
 
 
+def test_old_style_ids_keep_their_full_length_and_sort_among_new_ones(tmp_path):
+    ids = ["2501.00002", "math.GT/0309136", "hep-th/9901001", "0704.0001", "cond-mat/0102536", "2501.00001"]
+    rowids.write(tmp_path, ids)
+    assert np.load(tmp_path / rowids.IDS).dtype == np.dtype("S16")  # as wide as the longest id, cond-mat/0102536
+    listed, row_of = rowids.load(tmp_path)
+    assert list(listed) == ids and [row_of[pid] for pid in ids] == list(range(len(ids)))
+    assert "math.GT/030913" not in row_of and "math.GT/03091366" not in row_of and "hep-th/9901001v2" not in row_of
+    assert artifacts.csr_index_dtype(2**31 - 1) == np.int32 and artifacts.csr_index_dtype(2**31) == np.int64
+
+
 def test_rankings_equal_those_of_the_in_memory_and_the_old_format_load(built10k, models):
     mapped = rankings(FeatureIndex.load(built10k.models_dir))
     assert mapped == rankings(FeatureIndex.load(built10k.models_dir, mapped=False))
