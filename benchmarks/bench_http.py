@@ -146,8 +146,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     args = parser.parse_args()
-    ids = json.loads((Path(args.workdir) / "models/features" / (Path(args.workdir) / "models/features/CURRENT")
-                      .read_text().strip() / "ids.json").read_text())
+    from recommender.features.index import FeatureIndex
+
+    ids = list(FeatureIndex.load(Path(args.workdir) / "models").ids)
     rng = random.Random(0)
     port = free_port()
     server = start_server(args, port)

@@ -93,7 +93,7 @@ def test_a_generation_without_first_seen_still_loads_and_passes_its_papers_on(tw
     assert old.first_seen is None
     # The filter is ignored by an index that does not record arrival (the web falls back to dates).
     assert ranking.count(old, ranking.Filters(arrived_after=MONDAY)) == len(old)
-    written = int((folder / "ids.json").stat().st_mtime)
+    written = int((folder / "ids.npy").stat().st_mtime)
     with PaperStore(s.papers_path) as store:
         compute_generation(store, s.models_dir, FeatureParams(), now=MONDAY + 86400)
     again = FeatureIndex.load(s.models_dir)

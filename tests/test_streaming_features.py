@@ -89,7 +89,7 @@ def test_compute_writes_the_streamed_generation(tmp_path, store4k, in_memory):
     with PaperStore(store4k, readonly=True) as store:
         result = compute_generation(store, models, PARAMS, n_jobs=2)
     index = FeatureIndex.load(models)
-    assert result.papers == len(papers) and index.ids == [p.id for p in papers]
+    assert result.papers == len(papers) and list(index.ids) == [p.id for p in papers]
     assert index.meta["first_date"] == papers[0].published and index.meta["last_date"] == papers[-1].published
     assert_same_matrix(index.X, expected.X)
     cs_lg = [i for i, p in enumerate(papers) if "cs.LG" in p.categories]

@@ -13,7 +13,7 @@ import pytest
 from recommender.accounts.users import VISIT_GAP_S, VISIT_TOUCH_S, UserStore
 from recommender.corpus.papers import Paper
 from recommender.corpus.store import PaperStore
-from recommender.features.index import to_day
+from recommender.features.index import FeatureIndex, to_day
 from recommender.storage.artifacts import Generations, read_json, read_npz, write_npz
 from tests.webhelpers import card_ids, register, tag, topic_papers
 
@@ -100,7 +100,7 @@ def arrive_in_two_batches(web_settings, visit_day: dt.date, back_days: int) -> s
     came in a batch three days after that day's noon, the rest long before. Returns the batch's ids."""
     gens = Generations(web_settings.models_dir)
     folder = gens.path(gens.current())
-    rows, ids = read_npz(folder / "rows.npz"), read_json(folder / "ids.json")
+    rows, ids = read_npz(folder / "rows.npz"), FeatureIndex.load(web_settings.models_dir).ids
     noon = dt.datetime(visit_day.year, visit_day.month, visit_day.day, 12, tzinfo=dt.timezone.utc).timestamp()
     late = rows["dates"] >= to_day(visit_day - dt.timedelta(days=back_days))
     rows["first_seen"] = np.where(late, noon + 3 * 86400, noon - 30 * 86400).astype(np.int64)

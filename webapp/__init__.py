@@ -46,6 +46,7 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "PRODUCTION": True,
     "TRUSTED_PROXIES": 0,
+    "MAP_FEATURE_INDEX": True,  # False: each process reads the index into its own memory (to measure the difference)
 }
 
 
@@ -71,7 +72,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     if app.config["TRUSTED_PROXIES"]:
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    app.extensions["paperfeed"] = AppState(settings)
+    app.extensions["paperfeed"] = AppState(settings, mapped=bool(app.config["MAP_FEATURE_INDEX"]))
     app.before_request(feeds.check_request_input)  # first: no handler sees undecodable input
     imports.init_app(app)  # the import routes' larger body limit, set before the CSRF check reads the form
     auth.init_app(app)

@@ -28,8 +28,9 @@ MODEL_CACHE_BYTES = 512 * 2**20
 
 
 class AppState:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, mapped: bool = True):
         self.settings = settings
+        self._mapped = mapped  # map the index's arrays (shared by every process) or read them into this one
         # The web app never writes papers: read-only, so it also serves from a read-only data dir.
         self.papers = PaperStore(settings.papers_path, readonly=settings.papers_path.exists())
         self._generations = Generations(settings.models_dir)
@@ -63,7 +64,7 @@ class AppState:
         if name is None or (self._index is not None and self._index.generation == name):
             return
         try:
-            index = FeatureIndex.load(self.settings.models_dir, name)
+            index = FeatureIndex.load(self.settings.models_dir, name, mapped=self._mapped)
         except (OSError, ValueError) as exc:  # a generation pruned mid-load: keep serving the old one
             log.warning("could not load generation %s: %s", name, exc)
             return

@@ -3,6 +3,13 @@
 Rows are ordered by (published date, id), so a date window is a contiguous
 slice and the newest papers are at the end. Loading needs no unpickling.
 
+The large arrays (the matrix ``X``, its transpose ``XT``, the ids and the category row
+lists) are ``.npy`` files that :meth:`FeatureIndex.load` memory-maps read-only: N web
+processes share one copy in the page cache, and loading reads nothing but headers.
+``XT`` (the inverted index behind search and similar papers) is built once here, at
+compute time, not in every process at load. Generations written before this layout
+(``X.npz``, ``ids.json``) still load, with ``XT`` and the lookups built in memory.
+
 Each row also records when its paper first entered the index (``first_seen``,
 unix seconds): arXiv announces papers one to three days after their
 ``published`` date, so "what arrived since you last looked" cannot be read
@@ -21,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.storage import artifacts
+from recommender.features import rowids
 from recommender.features import (AUTHORS, CATEGORIES, TEXT, Block, FeatureParams, Features, QueryEncoder, block_scale, build_features,
                        similar_weights)
 from recommender.features.embeddings import MODEL as EMBEDDING_MODEL
@@ -95,6 +103,17 @@ def _in_memory(store: PaperStore, models_dir: Path, params: FeatureParams, step)
     return rows_of(papers, features.categories), features
 
 
+# The files of a generation in the mapped layout; OLD_FILES those of one written before it.
+MAPPED_FILES = (*artifacts.csr_files("X"), *artifacts.csr_files("XT"), rowids.IDS, rowids.ORDER,
+                "category_rows.npy", "category_bounds.npy", "rows.npz", "vocab.json", "meta.json")
+OLD_FILES = ("X.npz", "rows.npz", rowids.OLD_IDS, "vocab.json", "meta.json")
+
+
+def is_old_layout(folder: Path) -> bool:
+    """Whether a generation was written before the mapped layout (its matrix is one ``X.npz``)."""
+    return (folder / "X.npz").exists() and not (folder / "X.data.npy").exists()
+
+
 def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarray:
     """``first_seen`` for ``ids`` (int64 unix seconds): the current generation's time for a paper it holds,
     ``now`` for the rest. A generation written before ``first_seen`` existed vouches for its papers since
@@ -107,28 +126,30 @@ def carried_first_seen(models_dir: Path, ids: list[str], now: float) -> np.ndarr
         return out
     folder = gens.path(name)
     try:
-        old_ids = artifacts.read_json(folder / "ids.json")
+        old_ids, old_row_of = rowids.load(folder)
         old = artifacts.read_npz(folder / "rows.npz").get("first_seen")
         if old is None or len(old) != len(old_ids):
-            old = np.full(len(old_ids), int((folder / "ids.json").stat().st_mtime), dtype=np.int64)
+            old = np.full(len(old_ids), int(rowids.ids_file(folder).stat().st_mtime), dtype=np.int64)
+        rows = old_row_of.rows(ids, keep_missing=True)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: nothing to carry (`paperfeed check`)
         return out
-    seen = dict(zip(old_ids, old.tolist()))
-    for i, pid in enumerate(ids):
-        t = seen.get(pid)
-        if t is not None:
-            out[i] = t
+    held = rows >= 0
+    out[held] = old[rows[held]]
     return out
 
 
 def _write(folder: Path, rows: Rows, features: Features, params: FeatureParams,
            first_seen: np.ndarray, now: float) -> None:
-    artifacts.write_csr(folder / "X.npz", features.X)
-    artifacts.write_npz(
-        folder / "rows.npz", dates=rows.dates, cat_indptr=rows.cat_indptr, cat_indices=rows.cat_indices,
-        idf=features.idf, first_seen=np.asarray(first_seen, dtype=np.int64),
-    )
-    artifacts.write_json(folder / "ids.json", rows.ids)
+    groups, bounds = _category_groups(rows.cat_indptr, rows.cat_indices, len(features.categories))
+    artifacts.write_npy(folder / "category_rows.npy", groups)
+    artifacts.write_npy(folder / "category_bounds.npy", bounds)
+    X = features.X
+    X.sum_duplicates()  # canonical (sorted, no duplicates) in place: the mapped copy is read-only
+    artifacts.write_csr_npy(folder, "X", X)
+    _write_transpose(folder, X)
+    artifacts.write_npz(folder / "rows.npz", dates=rows.dates, idf=features.idf,
+                        first_seen=np.asarray(first_seen, dtype=np.int64))
+    rowids.write(folder, rows.ids)
     artifacts.write_json(folder / "vocab.json", features.text_names)
     artifacts.write_json(folder / "authors.json", {"keys": features.authors.keys, "labels": features.authors.labels})
     artifacts.write_json(folder / "meta.json", {
@@ -137,6 +158,16 @@ def _write(folder: Path, rows: Rows, features: Features, params: FeatureParams,
         "blocks": [dataclasses.asdict(b) for b in features.blocks],
         "first_date": from_day(rows.dates[0]), "last_date": from_day(rows.dates[-1]), "computed_at": int(now),
     })
+
+
+def _write_transpose(folder: Path, X: sp.csr_matrix) -> None:
+    """``XT``, the inverted index, built once here rather than in every serving process. ``tocsc`` makes the
+    one new copy (X's CSC arrays are XT's CSR arrays); it is freed as soon as it is written, so the peak is
+    X plus one copy of it."""
+    csc = X.tocsc()
+    artifacts.write_csr_npy(folder, "XT", sp.csr_matrix((csc.data, csc.indices, csc.indptr),
+                                                        shape=(X.shape[1], X.shape[0])))
+    del csc
 
 
 def column_keys(models_dir: Path, generation: str) -> list[str]:
@@ -174,7 +205,7 @@ class FeatureIndex:
     """One loaded generation, read-only. Load once per process with :meth:`load`."""
 
     generation: str
-    ids: list[str]
+    ids: rowids.IdList  # the id of each row, like a read-only list
     dates: np.ndarray
     X: sp.csr_matrix
     XT: sp.csr_matrix
@@ -183,7 +214,7 @@ class FeatureIndex:
     category_rows: dict[str, np.ndarray]
     encoder: QueryEncoder
     meta: dict
-    row_of: dict[str, int] = dataclasses.field(repr=False, default_factory=dict)
+    row_of: rowids.RowOf | None = dataclasses.field(repr=False, default=None)  # id -> row, like a read-only dict
     blocks: list[Block] = dataclasses.field(default_factory=list)
     author_labels: list[str] = dataclasses.field(repr=False, default_factory=list)
     # When each row's paper first entered the index (int64 unix seconds); None for a generation written
@@ -191,16 +222,29 @@ class FeatureIndex:
     first_seen: np.ndarray | None = dataclasses.field(repr=False, default=None)
 
     @classmethod
-    def load(cls, models_dir: Path, generation: str | None = None) -> "FeatureIndex":
+    def load(cls, models_dir: Path, generation: str | None = None, mapped: bool = True) -> "FeatureIndex":
+        """The current generation (or ``generation``). Its large arrays are memory-mapped read-only and
+        shared with every other process that maps them; ``mapped=False`` reads them into this process's
+        memory instead (what every load did before the mapped layout)."""
         gens = artifacts.Generations(models_dir)
         name = generation or gens.current()
         if name is None:
             raise NoGeneration(f"no features in {gens.root}: run `paperfeed compute` first")
         folder = gens.path(name)
-        X = artifacts.read_csr(folder / "X.npz")
         rows = artifacts.read_npz(folder / "rows.npz")
         meta = artifacts.read_json(folder / "meta.json")
-        ids = artifacts.read_json(folder / "ids.json")
+        if is_old_layout(folder):
+            X = artifacts.read_csr(folder / "X.npz")
+            XT = X.T.tocsr()
+            category_rows = _category_groups(rows["cat_indptr"], rows["cat_indices"], len(meta["categories"]))
+        else:
+            X, XT = artifacts.map_csr(folder, "X", mapped), artifacts.map_csr(folder, "XT", mapped)
+            category_rows = (artifacts.map_npy(folder / "category_rows.npy", mapped),
+                             artifacts.map_npy(folder / "category_bounds.npy", mapped))
+        if XT.shape != X.shape[::-1] or XT.nnz != X.nnz:
+            raise ValueError(f"generation {name}: XT is {XT.shape[0]} x {XT.shape[1]} with {XT.nnz} entries, "
+                             f"X {X.shape[0]} x {X.shape[1]} with {X.nnz}")
+        ids, row_of = rowids.load(folder, mapped)
         names = artifacts.read_json(folder / "vocab.json")
         # Generations written before the author and category blocks hold the text block only.
         blocks = [Block(**b) for b in meta.get("blocks", [])] or [Block(TEXT, 0, len(names), 1.0)]
@@ -210,11 +254,10 @@ class FeatureIndex:
             raise ValueError(f"generation {name} is inconsistent: {len(ids)} ids and {blocks[-1].stop} columns "
                              f"for a {X.shape[0]} x {X.shape[1]} matrix")
         return cls(
-            generation=name, ids=ids, dates=rows["dates"], X=X, XT=X.T.tocsr(), feature_names=names,
-            categories=meta["categories"],
-            category_rows=_category_rows(rows["cat_indptr"], rows["cat_indices"], meta["categories"]),
+            generation=name, ids=ids, dates=rows["dates"], X=X, XT=XT, feature_names=names,
+            categories=meta["categories"], category_rows=_category_rows(*category_rows, meta["categories"]),
             encoder=QueryEncoder(names, rows["idf"], FeatureParams.from_meta(meta["params"])), meta=meta,
-            row_of={pid: i for i, pid in enumerate(ids)}, blocks=blocks, author_labels=labels,
+            row_of=row_of, blocks=blocks, author_labels=labels,
             first_seen=rows["first_seen"] if "first_seen" in rows and len(rows["first_seen"]) == len(ids) else None,
         )
 
@@ -257,10 +300,17 @@ class FeatureIndex:
         return len(self.ids)
 
 
-def _category_rows(indptr: np.ndarray, indices: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Category name -> sorted row numbers of papers listed in it (primary or cross-list)."""
+def _category_groups(indptr: np.ndarray, indices: np.ndarray, categories: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row category lists (CSR ``indptr``/``indices``) turned around: ``(rows, bounds)``, where
+    ``rows[bounds[c]:bounds[c + 1]]`` are the sorted rows of the papers listed in category ``c``."""
     row_numbers = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
     order = np.argsort(indices, kind="stable")
     sorted_cats, sorted_rows = indices[order], row_numbers[order]
-    bounds = np.searchsorted(sorted_cats, np.arange(len(names) + 1))
-    return {name: sorted_rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+    return sorted_rows, np.searchsorted(sorted_cats, np.arange(categories + 1)).astype(np.int64)
+
+
+def _category_rows(rows: np.ndarray, bounds: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Category name -> sorted row numbers of papers listed in it (primary or cross-list): views of ``rows``."""
+    if len(bounds) != len(names) + 1 or (len(bounds) and bounds[-1] != len(rows)):
+        raise ValueError(f"category row lists for {len(bounds) - 1} categories, meta.json names {len(names)}")
+    return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}

@@ -293,8 +293,8 @@ def explain(index: FeatureIndex, pid: str, w: np.ndarray, n: int = 10,
     """
     row = index.X[index.row_of[parse_arxiv_id(pid)[0]]]
     contributions = row.data * np.asarray(w, dtype=np.float32)[row.indices]
-    rows = [index.row_of[p] for p in library if p in index.row_of]
-    shared = np.asarray((index.X[rows] != 0).sum(axis=0)).ravel() if rows else None
+    rows = index.row_of.rows(library)
+    shared = np.asarray((index.X[rows] != 0).sum(axis=0)).ravel() if len(rows) else None
     out: dict[str, list[Reason]] = {b.name: [] for b in index.blocks}
     for i in np.argsort(-contributions):
         if contributions[i] <= 0:

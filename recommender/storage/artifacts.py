@@ -4,7 +4,10 @@ A generation is a directory ``features/gen-*`` written under a temporary name,
 fsynced, renamed into place, and only then named in ``features/CURRENT``.
 A reader that follows CURRENT therefore always sees a complete generation, even
 if ``compute`` is killed at any instant. Nothing here pickles: arrays are
-``.npz`` (loaded with ``allow_pickle=False``) and everything else is JSON.
+``.npz`` or ``.npy`` (loaded with ``allow_pickle=False``) and everything else is JSON.
+A large ``.npy`` is memory-mapped read-only (:func:`map_npy`), so every process that
+maps it shares one copy in the page cache. Files are only ever replaced, never
+rewritten in place, so a mapping never sees a file change under it.
 
 File mode: artifacts are created ``0o666`` minus the process umask (``0644`` under
 the usual umask 022, ``0664`` under 002), like any file a program creates, not the
@@ -125,6 +128,57 @@ def write_csr(path: Path, matrix: sp.csr_matrix) -> None:
 def read_csr(path: Path) -> sp.csr_matrix:
     a = read_npz(path)
     return sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=tuple(a["shape"]))
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_file(path) as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def map_npy(path: Path, mapped: bool = True) -> np.ndarray:
+    """A ``.npy`` file as a read-only array backed by the file (``mapped``), or read into private memory.
+
+    The mapped array is a plain ``ndarray`` view of the ``np.memmap`` (results of arithmetic on it are
+    then ordinary arrays, not memmaps without a file). A truncated file raises ``ValueError``.
+    """
+    if not mapped:
+        return np.load(path, allow_pickle=False)
+    return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+
+
+CSR_PARTS = ("data", "indices", "indptr", "shape")
+
+
+def csr_files(name: str) -> list[str]:
+    """The files :func:`write_csr_npy` writes for matrix ``name``: ``<name>.data.npy`` and so on."""
+    return [f"{name}.{part}.npy" for part in CSR_PARTS]
+
+
+def csr_index_dtype(nnz: int) -> type:
+    """int32 indices and indptr while they fit, else int64 for both: scipy casts mismatched index arrays to
+    one dtype, which would copy a mapped array into private memory."""
+    return np.int32 if nnz < 2**31 else np.int64
+
+
+def write_csr_npy(folder: Path, name: str, matrix: sp.csr_matrix) -> None:
+    """A CSR matrix as one ``.npy`` per array (see :func:`csr_files`), so it can be memory-mapped."""
+    index = csr_index_dtype(matrix.nnz)
+    write_npy(folder / f"{name}.data.npy", matrix.data.astype(np.float32, copy=False))
+    write_npy(folder / f"{name}.indices.npy", matrix.indices.astype(index, copy=False))
+    write_npy(folder / f"{name}.indptr.npy", matrix.indptr.astype(index, copy=False))
+    write_npy(folder / f"{name}.shape.npy", np.array(matrix.shape, dtype=np.int64))
+
+
+def map_csr(folder: Path, name: str, mapped: bool = True) -> sp.csr_matrix:
+    """The matrix :func:`write_csr_npy` wrote, its arrays backed by the files (``mapped``): nothing is copied,
+    and the arrays are read-only, so an operation that would change them in place raises instead."""
+    data, indices, indptr, shape = (map_npy(folder / f, mapped) for f in csr_files(name))
+    if indices.dtype != indptr.dtype or indptr.dtype not in (np.int32, np.int64) or shape.shape != (2,):
+        raise ValueError(f"{name}: index arrays of {indices.dtype} and {indptr.dtype}, shape {shape.shape}")
+    if len(indptr) != shape[0] + 1 or len(indices) != len(data) or (len(indptr) and indptr[-1] != len(data)):
+        raise ValueError(f"{name}: arrays of {len(data)}, {len(indices)} and {len(indptr)} entries "
+                         f"for a {shape[0]} x {shape[1]} matrix")
+    return sp.csr_matrix((data, indices, indptr), shape=(int(shape[0]), int(shape[1])))
 
 
 class Generations:

@@ -6,7 +6,8 @@ What is checked (:func:`check`):
   ``quick``), and every row decodes to a valid paper stored under its own id.
 - **users**: ``users.sqlite`` passes the integrity check.
 - **features**: ``features/CURRENT`` names a complete generation; every generation's files
-  load (``allow_pickle=False``) and their shapes agree (with ``quick``, the current one only).
+  load (``allow_pickle=False``; a missing or truncated ``.npy`` is named) and their shapes agree,
+  ``XT`` holding as many entries per row and column as ``X`` (with ``quick``, the current one only).
 - **models**: every ``models/users/<id>.npz`` loads.
 - **temp**: no temp file or generation left by a killed run (see :func:`artifacts.is_stale`).
 
@@ -42,14 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from recommender.storage import artifacts
-from recommender.features import AUTHORS, TEXT, Block
+from recommender.features import AUTHORS, TEXT, Block, rowids
 from recommender.corpus.papers import Paper
 from recommender.settings import Settings
 from recommender.corpus.store import QUARANTINE_TABLE, TABLE, CorruptRow, CorruptStore, check_header, connect, decode_row
 
 PAPERS, USERS, FEATURES, MODELS, TEMP = "papers", "users", "features", "models", "temp"
 SALVAGE_FAILURES = 20000
-GENERATION_FILES = ("X.npz", "rows.npz", "ids.json", "vocab.json", "meta.json")
 
 
 @dataclasses.dataclass
@@ -395,14 +395,26 @@ def _check_users(settings: Settings, repair: bool, quick: bool) -> Section:
 # features --------------------------------------------------------------------------------------------------------
 def verify_generation(folder: Path) -> list[str]:
     """What is wrong with one generation directory (empty: it loads and its shapes agree)."""
-    missing = [name for name in GENERATION_FILES if not (folder / name).is_file()]
+    from recommender.features.index import MAPPED_FILES, OLD_FILES, is_old_layout
+
+    old_layout = is_old_layout(folder)
+    missing = [name for name in (OLD_FILES if old_layout else MAPPED_FILES) if not (folder / name).is_file()]
     if missing:
         return [f"missing {', '.join(missing)}"]
+    if not old_layout:
+        unreadable = [_npy_problem(folder / name) for name in MAPPED_FILES if name.endswith(".npy")]
+        if any(unreadable):
+            return [p for p in unreadable if p]
     try:
         meta = artifacts.read_json(folder / "meta.json")
-        ids = artifacts.read_json(folder / "ids.json")
         vocab = artifacts.read_json(folder / "vocab.json")
-        X = artifacts.read_csr(folder / "X.npz")
+        if old_layout:
+            ids = artifacts.read_json(folder / rowids.OLD_IDS)
+            X = artifacts.read_csr(folder / "X.npz")
+        else:
+            ids = artifacts.map_npy(folder / rowids.IDS)
+            X, XT = artifacts.map_csr(folder, "X"), artifacts.map_csr(folder, "XT")
+            XT.check_format(full_check=True)
         X.check_format(full_check=True)
         rows = artifacts.read_npz(folder / "rows.npz")
         blocks = [Block(**b) for b in meta.get("blocks", [])] or [Block(TEXT, 0, len(vocab), 1.0)]
@@ -410,21 +422,18 @@ def verify_generation(folder: Path) -> list[str]:
     except Exception as exc:  # noqa: BLE001 -- whatever a damaged file raises
         return [f"unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"]
     n, problems = X.shape[0], []
-    if not isinstance(ids, list) or len(ids) != n or not all(isinstance(i, str) for i in ids) or len(set(ids)) != n:
-        problems.append(f"ids.json does not list {n} distinct ids")
-    if not isinstance(vocab, list) or blocks[0].stop != len(vocab):
-        problems.append("vocab.json does not match the text block")
-    if blocks[-1].stop != X.shape[1]:
-        problems.append(f"blocks end at column {blocks[-1].stop}, the matrix has {X.shape[1]}")
-    if meta.get("papers") != n or meta.get("features") != X.shape[1]:
-        problems.append("meta.json does not match the matrix shape")
+    if old_layout:
+        if not isinstance(ids, list) or len(ids) != n or not all(isinstance(i, str) for i in ids) or len(set(ids)) != n:
+            problems.append(f"ids.json does not list {n} distinct ids")
+    else:
+        problems += _mapped_problems(folder, n, X, XT, ids, len(meta.get("categories", [])))
     categories = meta.get("categories", [])
     try:
-        if len(rows["dates"]) != n or len(rows["cat_indptr"]) != n + 1:
+        if len(rows["dates"]) != n or (old_layout and len(rows["cat_indptr"]) != n + 1):
             problems.append("rows.npz does not have one entry per paper")
-        elif rows["cat_indptr"][-1] != len(rows["cat_indices"]) or (
+        elif old_layout and (rows["cat_indptr"][-1] != len(rows["cat_indices"]) or (
                 len(rows["cat_indices"]) and not 0 <= int(np.min(rows["cat_indices"])) <= int(
-                    np.max(rows["cat_indices"])) < len(categories)):
+                    np.max(rows["cat_indices"])) < len(categories))):
             problems.append("rows.npz category lists do not match meta.json")
         if len(rows["idf"]) != len(vocab):
             problems.append("rows.npz idf does not match the vocabulary")
@@ -436,6 +445,41 @@ def verify_generation(folder: Path) -> list[str]:
         block = next(b for b in blocks if b.name == AUTHORS)
         if not isinstance(authors, dict) or len(authors.get("labels", ())) != block.stop - block.start:
             problems.append("authors.json does not match the author block")
+    return problems
+
+
+def _npy_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be mapped as an array (a truncated or foreign file), or None."""
+    try:
+        artifacts.map_npy(path)
+    except Exception as exc:  # noqa: BLE001 -- numpy raises ValueError, OSError or EOFError for a damaged file
+        return f"{path.name} is unreadable or truncated ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+    return None
+
+
+def _mapped_problems(folder: Path, n: int, X, XT, ids: np.ndarray, categories: int) -> list[str]:
+    """The mapped layout's own checks, each O(nnz) or O(N) and vectorised: XT holds X's entries (the same
+    count per row and per column, the same sum), the ids are distinct and sorted by their order, the
+    category row lists cover the categories with valid, ascending rows."""
+    problems = []
+    if XT.shape != X.shape[::-1] or XT.nnz != X.nnz:
+        problems.append(f"XT is {XT.shape[0]} x {XT.shape[1]} with {XT.nnz} entries, X {X.shape[0]} x "
+                        f"{X.shape[1]} with {X.nnz}: not its transpose")
+    elif not (np.array_equal(np.bincount(XT.indices, minlength=n), np.diff(X.indptr))
+              and np.array_equal(np.bincount(X.indices, minlength=X.shape[1]), np.diff(XT.indptr))
+              and np.isclose(X.data.sum(dtype=np.float64), XT.data.sum(dtype=np.float64), rtol=1e-6, atol=1e-6)):
+        problems.append("XT does not hold the entries of X: not its transpose")
+    order = artifacts.map_npy(folder / rowids.ORDER)
+    if ids.shape != (n,) or ids.dtype.kind != "S":
+        problems.append(f"{rowids.IDS} does not list {n} ids")
+    elif order.dtype != np.intp:
+        problems.append(f"{rowids.ORDER} is {order.dtype}, not {np.dtype(np.intp)}")
+    else:
+        problems += rowids.problems(ids, order)
+    rows, bounds = artifacts.map_npy(folder / "category_rows.npy"), artifacts.map_npy(folder / "category_bounds.npy")
+    if (bounds.shape != (categories + 1,) or (len(bounds) and (bounds[0] != 0 or bounds[-1] != len(rows)))
+            or np.any(np.diff(bounds) < 0) or (len(rows) and not 0 <= int(rows.min()) <= int(rows.max()) < n)):
+        problems.append("category_rows.npy and category_bounds.npy do not match meta.json's categories")
     return problems
 
 

@@ -61,7 +61,8 @@ def test_check_finds_and_repair_sets_aside_each_kind_of_damage(built, capsys):
     conn.close()
     gens = artifacts.Generations(built.models_dir)
     older, newer = gens.complete()
-    (gens.path(newer) / "X.npz").write_bytes(b"PK\x03\x04 cut short")
+    matrix = gens.path(newer) / "X.data.npy"
+    matrix.write_bytes(matrix.read_bytes()[:200])  # cut short
     users = built.models_dir / "users"
     users.mkdir()
     (users / "7.npz").write_bytes(b"garbage")

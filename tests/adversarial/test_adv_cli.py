@@ -239,7 +239,8 @@ def test_unexpected_errors_are_one_line_unless_debugging(built, capsys, monkeypa
 def test_stats_reports_the_store_when_the_generation_is_damaged(built, capsys):
     gens = artifacts.Generations(built.models_dir)
     (gens.path(gens.current()) / "meta.json").write_text("{broken")
-    (gens.path(gens.current()) / "X.npz").write_bytes(b"PK\x03\x04 truncated")
+    matrix = gens.path(gens.current()) / "X.data.npy"
+    matrix.write_bytes(matrix.read_bytes()[:200])  # truncated
     code, out, err = run_cli(["stats"], built, capsys)
     assert code == 0, err
     assert "papers: 16" in out and "generation_error" in out
@@ -280,7 +281,7 @@ def test_the_next_run_removes_what_a_killed_run_left(built, capsys):
     dead, old = _dead_pid(), time.time() - 2 * 3600
     features, users = built.models_dir / "features", built.models_dir / "users"
     users.mkdir(exist_ok=True)
-    stale = [features / f".X.npz.{dead}.abcd1234.tmp", features / f".CURRENT.{dead}.k2j3h4g5.tmp",
+    stale = [features / f".X.data.npy.{dead}.abcd1234.tmp", features / f".CURRENT.{dead}.k2j3h4g5.tmp",
              users / f".7.npz.{dead}.zz9y8x7w.tmp", users / ".8.npz.q1w2e3r4.tmp"]  # the last: no pid, 2 h old
     fresh = [users / f".9.npz.{os.getpid()}.live1234.tmp", users / ".10.npz.n0p1d234.tmp"]  # a live writer; recent
     for path in stale + fresh:
@@ -288,7 +289,7 @@ def test_the_next_run_removes_what_a_killed_run_left(built, capsys):
     os.utime(stale[-1], (old, old))
     gen_dir = features / f".gen-20250101T000000-000001-{dead}.tmp"
     gen_dir.mkdir()
-    (gen_dir / "X.npz").write_bytes(b"partial")
+    (gen_dir / "X.data.npy").write_bytes(b"partial")
     assert run_cli(["compute"], built, capsys)[0] == 0
     assert not gen_dir.exists() and not any(p.exists() for p in stale[:2])
     assert run_cli(["train"], built, capsys)[0] == 0
