@@ -149,6 +149,22 @@ def test_a_worker_killed_mid_task_loses_nothing(small, cluster, client):
     _assert_same(published, _train_locally_again(small))
 
 
+def test_a_library_read_before_a_newer_retrain_never_replaces_its_model(small):
+    """The client reads a user's tags, the user tags again and the web app retrains, then the task runs:
+    the task must keep the newer model (it is what ``fit_and_save`` does on a worker; run here)."""
+    _add_readers(small, 1)
+    index = FeatureIndex.load(small.models_dir)
+    with UserStore(small.users_path, small.limits) as users:
+        user = users.list_users()[0]
+        old = service.read_library(users, user)
+        users.add_tags(user.id, "later", index.ids[:3])
+        newer = service.retrain_user(small, index, users, user.id, n_jobs=1)
+    result = service.fit_and_save(small, index, old, n_jobs=1)
+    assert result.fits == 0 and result.model is not None and "later" in result.model.tags
+    kept = load_user_model(small.models_dir, user.id)
+    assert kept.tags_version == newer.model.tags_version > old.tags_version and "later" in kept.tags
+
+
 def _cheap_fits(monkeypatch):
     """The ``small`` fixture's settings for a ``paperfeed`` run, which reads them from the environment."""
     monkeypatch.setenv("PAPERFEED_MAX_NEGATIVES", "1000")

@@ -123,8 +123,15 @@ def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user
 def fit_and_save(settings: Settings, index: FeatureIndex, library: Library, n_jobs: int | None = None,
                  everything: bool = False) -> Retrained:
     """:func:`retrain_user` for a process without the users database (a Dask worker): the caller read the
-    user's ``library``. Holds the user's lock the same way."""
+    user's ``library``. Holds the user's lock the same way.
+
+    The library was read before the lock was taken, so the user may have tagged since and the web app
+    saved a model of newer tags meanwhile: that model is kept, never replaced by one of older tags.
+    """
     with user_lock(settings.models_dir, library.user_id):
+        saved = model_state(settings.models_dir, library.user_id) or {}
+        if saved.get("tags_version", -1) > library.tags_version:
+            return Retrained(current_model(settings, index, library.user_id), 0, False)
         return _fit_and_save(settings, index, library, n_jobs, None, everything)
 
 
