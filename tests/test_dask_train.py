@@ -120,7 +120,7 @@ def _executing(dask_worker) -> list:
 
 
 def test_a_worker_killed_mid_task_loses_nothing(small, cluster, client):
-    names = _add_readers(small, 8)
+    names = _add_readers(small, 6)
     pids = client.run(os.getpid)
     with UserStore(small.users_path, small.limits) as users, ThreadPoolExecutor(1) as pool:
         running = pool.submit(service.train_current, small, users, False, None, 3, DaskTrainer(client))
@@ -173,14 +173,14 @@ def _cheap_fits(monkeypatch):
 
 def test_cli_trains_on_the_scheduler_with_the_local_summary(web_settings, cluster, capsys, monkeypatch):
     _cheap_fits(monkeypatch)
-    names = _add_readers(web_settings, 3)
+    names = _add_readers(web_settings, 2)
     code, out, err = run_cli(["train", "--scheduler", cluster.scheduler_address, "--json"], web_settings, capsys)
     assert code == 0, err
     summary = json.loads(out)
     assert sorted(summary["trained"]) == names and summary["skipped"] == 0 and summary["passes"] == 1
     assert summary["generation"] == FeatureIndex.load(web_settings.models_dir).generation
     code, out, _ = run_cli(["train", "--json"], web_settings, capsys)  # locally: the cluster's models are fresh
-    assert code == 0 and json.loads(out) == {**summary, "trained": [], "skipped": 3}
+    assert code == 0 and json.loads(out) == {**summary, "trained": [], "skipped": 2}
     for name, model in _models(web_settings, names).items():
         assert model is not None and model_path(web_settings.models_dir, model.user_id).exists(), name
 
