@@ -187,9 +187,11 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         libraries = coauthor_libraries(read_papers(source, index), args.users, args.seed)
         result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
-                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                              "python": platform.python_version()},
                   "corpus": {"generation": index.generation, "papers": len(index), "columns": int(index.X.shape[1])},
-                  "settings": {"max_negatives": settings.max_negatives, "keep_recommendations": settings.keep_recommendations,
+                  "settings": {"max_negatives": settings.max_negatives,
+                               "keep_recommendations": settings.keep_recommendations,
                                "n_jobs": settings.n_jobs},
                   "users": {**write_users(settings, libraries), "setup_s": round(time.perf_counter() - start, 2),
                             "seed": args.seed}}

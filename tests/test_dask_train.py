@@ -65,7 +65,8 @@ def _add_readers(settings, n_users: int) -> list[str]:
         for paper in store.iter_papers():
             if paper.categories and paper.id in index.row_of:
                 by_category.setdefault(paper.categories[0], []).append(paper.id)
-    categories = sorted((c for c, ids in by_category.items() if len(ids) >= 40), key=lambda c: (-len(by_category[c]), c))
+    categories = sorted((c for c, ids in by_category.items() if len(ids) >= 40),
+                        key=lambda c: (-len(by_category[c]), c))
     names = []
     with UserStore(settings.users_path, settings.limits) as users:
         for u in range(n_users):

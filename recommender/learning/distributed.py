@@ -111,7 +111,8 @@ def _result(future, killed_worker: type) -> tuple[int, bool]:
     try:
         return future.result()
     except killed_worker as exc:
-        raise ClusterUnavailable(f"Dask workers kept dying while training ({exc}): check their memory and logs") from None
+        raise ClusterUnavailable(f"Dask workers kept dying while training ({exc}): "
+                                 "check their memory and logs") from None
     except ImportError as exc:
         raise ClusterUnavailable(f"a Dask worker cannot import Paperfeed ({exc}): install the same paperfeed "
                                  "on every worker") from None
