@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,33 @@ def test_cluster_models_equal_local_ones(small, client):
         assert service.train_current(small, users).trained == []
     on_cluster = _models(small, names)
     _assert_same(on_cluster, _train_locally_again(small))
+
+
+def _republish(settings) -> str:
+    """Publish the current features again as a new generation, as ``compute`` does when no paper changed."""
+    generations = artifacts.Generations(settings.models_dir)
+    with generations.new() as folder:
+        shutil.copytree(generations.path(generations.current()), folder, dirs_exist_ok=True)
+    return generations.current()
+
+
+def test_a_generation_published_mid_train_is_trained_on_too(small, client, monkeypatch):
+    """The multi-pass loop on the cluster: the workers switch to the new generation's features."""
+    names = _add_readers(small, 2)
+    real, published = service.train_users, []
+
+    def train_then_publish(*args, **kwargs):
+        summary = real(*args, **kwargs)
+        if not published:
+            published.append(_republish(small))  # compute finishes mid-train
+        return summary
+
+    monkeypatch.setattr(service, "train_users", train_then_publish)
+    with UserStore(small.users_path, small.limits) as users:
+        summary = service.train_current(small, users, trainer=DaskTrainer(client))
+    assert summary.passes == 2 and summary.generation == published[0] and sorted(summary.trained) == names
+    for name, model in _models(small, names).items():
+        assert model.generation == published[0] and not model.carried, name
 
 
 def _executing(dask_worker) -> list:
