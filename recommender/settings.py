@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib)."),
+    Setting("dask_scheduler", "", "Address of a Dask scheduler (`tcp://host:8786`) `train` fits users on; empty trains in this process (needs the `dask` extra; `train --scheduler` overrides it)."),
+    Setting("dask_timeout", 10.0, "Seconds `train --scheduler` waits to reach the Dask scheduler before it gives up with an error.", minimum=1),
     Setting("retrain_workers", 2, "Background threads the web app retrains users on after a tag change (one user at a time each).", minimum=1),
     Setting("retrain_batch", 4, "Most models one background retrain fits before the user goes to the back of the queue (a cost bound per turn).", minimum=1),
     Setting("max_tags", 50, "Tags one user may have (each tag is a model: this bounds a user's model size and retrain cost).", minimum=1),
@@ -107,6 +109,8 @@ class Settings:
     max_negatives: int
     keep_recommendations: int
     n_jobs: int
+    dask_scheduler: str
+    dask_timeout: float
     retrain_workers: int
     retrain_batch: int
     max_tags: int

@@ -58,8 +58,11 @@ def model_is_fresh(model: UserModel | dict | None, index: FeatureIndex, user: Us
     """Trained on this generation, at the user's current tags, with every row fitted."""
     if model is None:
         return False
-    state = model.state() if isinstance(model, UserModel) else model
-    return (state.get("generation") == index.generation and state.get("tags_version") == user.tags_version
+    return _is_fresh(model.state() if isinstance(model, UserModel) else model, index, user.tags_version)
+
+
+def _is_fresh(state: dict, index: FeatureIndex, tags_version: int) -> bool:
+    return (state.get("generation") == index.generation and state.get("tags_version") == tags_version
             and not state.get("partial", True) and not state.get("carried", True))
 
 
@@ -84,6 +87,23 @@ class Retrained:
     more: bool         # stopped at max_fits with rows left: call again
 
 
+@dataclasses.dataclass(frozen=True)
+class Library:
+    """What fitting one user needs from the users database, read by whoever decides who to train.
+
+    Whoever fits (a thread here, a Dask worker on another machine) then needs only the models directory.
+    """
+
+    user_id: int
+    tags: dict[str, list[str]]
+    not_interested: list[str]
+    tags_version: int
+
+
+def read_library(users: UserStore, user: User) -> Library:
+    return Library(user.id, users.tags(user.id), users.not_interested(user.id), user.tags_version)
+
+
 def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user_id: int,
                  n_jobs: int | None = None, max_fits: int | None = None, everything: bool = False) -> Retrained:
     """Refit and save the rows of one user's model that changed (the web app calls this after a tag change;
@@ -97,20 +117,41 @@ def retrain_user(settings: Settings, index: FeatureIndex, users: UserStore, user
         user = users.get_user_by_id(user_id)
         if user is None:
             raise UserError(f"no user with id {user_id}")
-        previous = None if everything else current_model(settings, index, user.id)
-        if previous is not None and not everything and model_is_fresh(previous, index, user):
-            return Retrained(previous, 0, False)
-        model = train_user(index, user.id, users.tags(user.id), users.not_interested(user.id), user.tags_version,
-                           train_params(settings), n_jobs=settings.n_jobs if n_jobs is None else n_jobs,
-                           previous=previous, max_fits=max_fits)
-        path = model_path(settings.models_dir, user.id)
-        if model is None:
-            path.unlink(missing_ok=True)
-            path.with_suffix(".json").unlink(missing_ok=True)
-            return Retrained(None, 0, False)
-        model.save(path)
-        fits = sum(1 for i, _ in enumerate(model.tags) if _row_is_new(model, previous, i))
-        return Retrained(model, fits, model.partial)
+        return _fit_and_save(settings, index, read_library(users, user), n_jobs, max_fits, everything)
+
+
+def fit_and_save(settings: Settings, index: FeatureIndex, library: Library, n_jobs: int | None = None,
+                 everything: bool = False) -> Retrained:
+    """:func:`retrain_user` for a process without the users database (a Dask worker): the caller read the
+    user's ``library``. Holds the user's lock the same way.
+
+    The library was read before the lock was taken, so the user may have tagged since and the web app
+    saved a model of newer tags meanwhile: that model is kept, never replaced by one of older tags.
+    """
+    with user_lock(settings.models_dir, library.user_id):
+        saved = model_state(settings.models_dir, library.user_id) or {}
+        if saved.get("tags_version", -1) > library.tags_version:
+            return Retrained(current_model(settings, index, library.user_id), 0, False)
+        return _fit_and_save(settings, index, library, n_jobs, None, everything)
+
+
+def _fit_and_save(settings: Settings, index: FeatureIndex, library: Library, n_jobs: int | None,
+                  max_fits: int | None, everything: bool) -> Retrained:
+    """The one "fit and save one user" both paths share; the caller holds the user's lock."""
+    previous = None if everything else current_model(settings, index, library.user_id)
+    if previous is not None and _is_fresh(previous.state(), index, library.tags_version):
+        return Retrained(previous, 0, False)
+    model = train_user(index, library.user_id, library.tags, library.not_interested, library.tags_version,
+                       train_params(settings), n_jobs=settings.n_jobs if n_jobs is None else n_jobs,
+                       previous=previous, max_fits=max_fits)
+    path = model_path(settings.models_dir, library.user_id)
+    if model is None:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        return Retrained(None, 0, False)
+    model.save(path)
+    fits = sum(1 for i, _ in enumerate(model.tags) if _row_is_new(model, previous, i))
+    return Retrained(model, fits, model.partial)
 
 
 def _row_is_new(model: UserModel, previous: UserModel | None, i: int) -> bool:
@@ -134,20 +175,31 @@ class TrainSummary:
     passes: int = 1  # more than 1 when `compute` published a new generation while training ran
 
 
-def train_users(settings: Settings, index: FeatureIndex, users: UserStore, everyone: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> TrainSummary:
-    """Retrain users whose models are stale (tags changed, new generation, damaged or partial), or every
-    user with ``everyone``, in parallel threads. Freshness comes from each model's small record, so
-    up-to-date users cost one small file read. Unchanged rows of a stale model are kept.
+# Fits the stale users and returns ``(username, has a model)`` for each, calling ``progress(done, total)``
+# as users finish: ``train_locally`` here, ``distributed.DaskTrainer`` on a Dask cluster.
+Trainer = Callable[[Settings, FeatureIndex, UserStore, list[User], bool, Callable[[int, int], None] | None],
+                   list[tuple[str, bool]]]
 
-    liblinear releases the GIL, so threads share the one feature matrix instead of copying it.
-    """
+
+def stale_users(settings: Settings, index: FeatureIndex, users: UserStore,
+                everyone: bool = False) -> tuple[list[User], int]:
+    """The users ``train`` refits (stale models, or all of them with ``everyone``) and how many are fresh.
+    Freshness comes from each model's small record, so up-to-date users cost one small file read."""
     todo, skipped = [], 0
     for user in users.list_users():
         if everyone or not model_is_fresh(model_state(settings.models_dir, user.id), index, user):
             todo.append(user)
         else:
             skipped += 1
+    return todo, skipped
+
+
+def train_locally(settings: Settings, index: FeatureIndex, users: UserStore, todo: list[User], everyone: bool,
+                  progress: Callable[[int, int], None] | None) -> list[tuple[str, bool]]:
+    """Fit ``todo`` in ``n_jobs`` threads of this process.
+
+    liblinear releases the GIL, so threads share the one feature matrix instead of copying it.
+    """
     done = []
 
     def work(user: User):
@@ -161,22 +213,32 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
             progress(len(done), len(todo))
         return user.username, result.model is not None
 
-    results = Parallel(n_jobs=settings.n_jobs, prefer="threads")(delayed(work)(u) for u in todo)
+    return Parallel(n_jobs=settings.n_jobs, prefer="threads")(delayed(work)(u) for u in todo)
+
+
+def train_users(settings: Settings, index: FeatureIndex, users: UserStore, everyone: bool = False,
+                progress: Callable[[int, int], None] | None = None, trainer: Trainer = train_locally) -> TrainSummary:
+    """Retrain users whose models are stale (tags changed, new generation, damaged or partial), or every
+    user with ``everyone``, with ``trainer`` (threads here by default). Unchanged rows of a stale model
+    are kept."""
+    todo, skipped = stale_users(settings, index, users, everyone)
+    results = trainer(settings, index, users, todo, everyone, progress)
     return TrainSummary([name for name, ok in results if ok], skipped, [name for name, ok in results if not ok],
                         index.generation)
 
 
 def train_current(settings: Settings, users: UserStore, everyone: bool = False,
-                  progress: Callable[[int, int], None] | None = None, max_passes: int = 3) -> TrainSummary:
+                  progress: Callable[[int, int], None] | None = None, max_passes: int = 3,
+                  trainer: Trainer = train_locally) -> TrainSummary:
     """``train_users`` on the current generation; if ``compute`` published a newer one meanwhile, train
     again on that one (the models just saved are tied to the old one), up to ``max_passes`` times."""
     generations = Generations(settings.models_dir)
     index = FeatureIndex.load(settings.models_dir)
-    summary = train_users(settings, index, users, everyone, progress)
+    summary = train_users(settings, index, users, everyone, progress, trainer)
     passes = 1
     while passes < max_passes and generations.current() not in (None, index.generation):
         index = FeatureIndex.load(settings.models_dir)
-        again = train_users(settings, index, users, everyone, progress)
+        again = train_users(settings, index, users, everyone, progress, trainer)
         passes += 1
         summary = TrainSummary(sorted(set(summary.trained) | set(again.trained)), again.skipped, again.empty,
                                index.generation)
