@@ -43,7 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("svm_c", 0.01, "Regularisation C of the per-user LinearSVC."),
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
-    Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib)."),
+    Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib); processes `compute` transforms chunks of papers on."),
     Setting("dask_scheduler", "", "Address of a Dask scheduler (`tcp://host:8786`) `train` fits users on; empty trains in this process (needs the `dask` extra; `train --scheduler` overrides it)."),
     Setting("dask_timeout", 10.0, "Seconds `train --scheduler` waits to reach the Dask scheduler before it gives up with an error.", minimum=1),
     Setting("retrain_workers", 2, "Background threads the web app retrains users on after a tag change (one user at a time each).", minimum=1),
