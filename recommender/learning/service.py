@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 
+import numpy as np
 from joblib import Parallel, delayed
 
 from recommender.storage.artifacts import Generations
@@ -15,7 +16,7 @@ from recommender.corpus.ids import parse_arxiv_id
 from recommender.features.index import FeatureIndex
 from recommender.storage.locks import waiting_lock
 from recommender.learning.models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
-from recommender.learning.ranking import Filters, _check_page, rank_linear
+from recommender.learning.ranking import Filters, _check_page, _window, rank_linear
 from recommender.settings import Settings
 from recommender.corpus.store import PaperStore
 from recommender.accounts.users import UnknownPaper, User, UserError, UserStore
@@ -189,7 +190,8 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
     """Ranked recommendations ``(ids, scores)`` for one tag, several combined, or the whole library.
 
     Uses the list saved by ``train`` when it answers the query as asked (one tag
-    or the library, no date, arrival or category filter); otherwise one mat-vec.
+    or the library, no end date, arrival or category filter, and a start date
+    inside the saved window of recent papers); otherwise one mat-vec.
     """
     _check_page(n, offset)
     if model is None or model.generation != index.generation:  # see current_model, which aligns a saved model
@@ -203,18 +205,22 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
 
 
 def _saved_ranking(index, model, tags, filters, hidden, library, n, offset):
-    if filters.since or filters.until or filters.categories or filters.arrived_after is not None or (
-            tags and len(tags) > 1):
+    if filters.until or filters.categories or filters.arrived_after is not None or (tags and len(tags) > 1):
         return None
     if not filters.exclude >= library:
         return None  # the saved lists drop library papers; the caller wants them shown
     row = model.tags.index(tags[0] if tags else ALL)
     if model.top[row][0] < 0:
         return None  # no saved list (a model carried over from an older generation): rank afresh
+    lo, _ = _window(index, filters)
+    if lo < int(np.searchsorted(index.dates, model.top_since[row], "left")):
+        return None  # the query reaches before the papers `train` ranked (see TrainParams.window_days)
     picked = []
     for r, score in zip(model.top[row], model.top_scores[row]):
         if r < 0:
             break
+        if r < lo:
+            continue  # saved, but older than the query's start date
         pid = index.ids[r]
         if pid not in filters.exclude and pid not in hidden:
             picked.append((pid, float(score)))
