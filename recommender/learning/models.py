@@ -256,7 +256,11 @@ def _rows(index: FeatureIndex, pids) -> np.ndarray:
 
 
 def sample_negatives(n_rows: int, exclude: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Up to ``k`` distinct random rows not in ``exclude``."""
+    """Up to ``k`` distinct random rows not in ``exclude``.
+
+    O(k) past small corpora: numpy's ``Generator.choice`` without replacement draws by Floyd's algorithm
+    (a hash set of the draws) once the draw is under 1/50 of the rows, and shuffles an ``arange`` of the rows
+    only below that, i.e. at most about ``50 * (k + len(exclude))`` rows."""
     rng = np.random.default_rng(seed)
     if n_rows - len(exclude) <= k:
         return np.setdiff1d(np.arange(n_rows), exclude)

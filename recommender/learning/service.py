@@ -133,6 +133,7 @@ class TrainSummary:
     empty: list[str]
     generation: str = ""
     passes: int = 1  # more than 1 when `compute` published a new generation while training ran
+    max_bytes_per_model: int = 0  # the largest model file of the users trained, per tag row (with its ranking)
 
 
 def train_users(settings: Settings, index: FeatureIndex, users: UserStore, everyone: bool = False,
@@ -160,11 +161,12 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
         done.append(user.username)
         if progress:
             progress(len(done), len(todo))
-        return user.username, result.model is not None
+        size = model_path(settings.models_dir, user.id).stat().st_size // len(result.model.tags) if result.model else 0
+        return user.username, result.model is not None, size
 
     results = Parallel(n_jobs=settings.n_jobs, prefer="threads")(delayed(work)(u) for u in todo)
-    return TrainSummary([name for name, ok in results if ok], skipped, [name for name, ok in results if not ok],
-                        index.generation)
+    return TrainSummary([name for name, ok, _ in results if ok], skipped, [name for name, ok, _ in results if not ok],
+                        index.generation, max_bytes_per_model=max((size for *_, size in results), default=0))
 
 
 def train_current(settings: Settings, users: UserStore, everyone: bool = False,
@@ -180,7 +182,7 @@ def train_current(settings: Settings, users: UserStore, everyone: bool = False,
         again = train_users(settings, index, users, everyone, progress)
         passes += 1
         summary = TrainSummary(sorted(set(summary.trained) | set(again.trained)), again.skipped, again.empty,
-                               index.generation)
+                               index.generation, max_bytes_per_model=again.max_bytes_per_model)
     summary.passes = passes
     return summary
 
