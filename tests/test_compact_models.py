@@ -163,3 +163,19 @@ def test_old_and_compact_files_align_to_a_new_generation(settings, max_weights):
     for c in kept:  # each weight moves by feature name
         assert moved.W[0, new_keys.index(old_keys[c])] == model.W[0, c]
     assert np.count_nonzero(moved.W[0]) == len(kept)
+
+
+def test_evaluate_model_weights_rows_fit_through_compact():
+    import argparse
+
+    from jobs.evaluate import _weight_counts
+    from recommender.evaluation import grid
+
+    assert _weight_counts("0,2000,8000") == (0, 2000, 8000)
+    for bad in ("0,x", "-1", "4000,4000"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _weight_counts(bad)
+    rows = grid.weight_variants((0, 4000))
+    methods = [v.method(FeatureParams(), TrainParams()) for v in rows]
+    assert [m.name for m in methods] == ["paperfeed, dense weights", "paperfeed, 4,000 weights"]
+    assert [m.train_params.max_weights for m in methods] == [0, 4000]
