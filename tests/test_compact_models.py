@@ -142,6 +142,28 @@ def test_damaged_sparse_rows_read_as_corrupt(dense_and_compact, tmp_path):
         UserModel.load(tmp_path / "m.npz")
 
 
+def test_a_new_generation_moves_the_window_and_keeps_every_row(settings):
+    """A new generation starts the window later; rows not yet refitted (the web retrains a few at a time)
+    must be kept, not dropped, with their own window."""
+    params = FeatureParams(min_df=1, max_df=1.0)
+    first = build_index(settings, params=params)
+    tags = {"qec": ["2504.00001", "2504.00003"], "bio": ["2504.00002", "2504.00004"], "more": ["2504.00005"]}
+    train = TrainParams(max_weights=40, window_days=10)
+    model = train_user(first, 1, tags, [], 1, train)
+    model.save(model_path(settings.models_dir, 1))
+    more = [dataclasses.replace(p, id=f"2505.{i + 1:05d}") for i, p in enumerate(make_papers("2025-05-01"))]
+    with PaperStore(settings.papers_path) as store:
+        store.upsert_many(more)
+        compute_generation(store, settings.models_dir, params)
+    second = FeatureIndex.load(settings.models_dir)
+    moved = align(load_user_model(settings.models_dir, 1), second, settings.models_dir)
+    again = train_user(second, 1, tags, [], 1, train, previous=moved, max_fits=1)
+    assert again.tags == model.tags and again.partial
+    fresh = window_start(second.dates, 10)
+    assert again.top_since[0] == second.dates[fresh] > model.top_since[0]  # the one row refitted: new window
+    assert (again.top[1:] == -1).all()  # carried rows: no saved ranking until refitted
+
+
 @pytest.mark.parametrize("max_weights", [0, 40])
 def test_old_and_compact_files_align_to_a_new_generation(settings, max_weights):
     params = FeatureParams(min_df=1, max_df=1.0)

@@ -383,7 +383,7 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
     prints[ALL] = fingerprint([*prints.values(), fingerprint(index.ids[r] for r in hard)])
     lo = window_start(index.dates, params.window_days)
     since = np.int32(index.dates[lo]) if 0 < lo < len(index) else np.int32(FROM_START)
-    old = _reusable_rows(previous, index.generation, params, since)
+    old = _reusable_rows(previous, index.generation, params)
     todo = _fit_order(groups, prints, old, index.generation)
     later = todo[max_fits:] if max_fits is not None else []
     todo = todo[:max_fits] if max_fits is not None else todo
@@ -429,11 +429,12 @@ def window_start(dates: np.ndarray, days: int) -> int:
     return int(np.searchsorted(dates, int(dates[-1]) - days + 1, "left"))
 
 
-def _reusable_rows(previous: UserModel | None, generation: str, params: TrainParams, since: np.int32) -> dict[str, tuple]:
+def _reusable_rows(previous: UserModel | None, generation: str, params: TrainParams) -> dict[str, tuple]:
     """The rows of ``previous`` by tag, if it belongs to ``generation`` (columns line up), kept as many weights
-    and saved as many recommendations, over the same window, as now asked for."""
+    and saved as many recommendations as now asked for. A row keeps its own ``top_since``: the feed reads
+    its saved ranking only for queries inside that window, so a changed window needs no refit."""
     if (previous is None or previous.generation != generation or previous.top.shape[1] != params.keep
-            or previous.max_weights != params.max_weights or np.any(previous.top_since != since)):
+            or previous.max_weights != params.max_weights):
         return {}
     return {tag: (previous.W[i], previous.b[i], previous.top[i], previous.top_scores[i], previous.top_since[i],
                   previous.fingerprints[i], previous.fitted[i]) for i, tag in enumerate(previous.tags)}
