@@ -7,11 +7,12 @@ those files (``--report`` only regenerates).
 """
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 from recommender.storage import artifacts
-from recommender.evaluation import report, runner
+from recommender.evaluation import grid, report, runner
 from recommender.evaluation.cache import FeatureCache
 from recommender.evaluation.tasks import load_corpus
 from recommender.features import FeatureParams
@@ -40,8 +41,22 @@ def add_arguments(parser) -> None:
                         help="also measure the optional embedding block: its tuning rows with --tune, the defaults "
                              "plus the block on the test cutoffs otherwise (needs the embeddings extra; encodes "
                              "every paper once, kept in --cache-dir). A run without it drops those rows.")
+    parser.add_argument("--model-weights", type=_weight_counts, metavar="K,K,...",
+                        help="only compare the defaults keeping K weights per model (0: dense), paired per reader, "
+                             "e.g. 0,2000,4000,8000 (setting model_max_weights); use another --out, as the saved "
+                             "rows of that folder are replaced by these")
     parser.add_argument("--cache-dir", type=Path, help="keep fitted text features (and embeddings) here between runs")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder of quality.md (JSON in quality/)")
+
+
+def _weight_counts(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if any(k < 0 for k in ks) or len(set(ks)) != len(ks):
+        raise argparse.ArgumentTypeError(f"expected distinct numbers of weights, 0 or more, got {text!r}")
+    return ks
 
 
 def _progress(handle):
@@ -68,7 +83,9 @@ def run(args, settings) -> int:
         corpus = load_corpus(args.corpus) if {"authors", "curator"} & set(protocols) else None
         for protocol in protocols:
             tasks = runner.build_tasks(protocol, split, sources, args.users, args.queries, corpus)
-            if args.tune:
+            if args.model_weights:
+                variants = grid.weight_variants(args.model_weights)
+            elif args.tune:
                 variants = runner.variants_for(protocol, embeddings=args.embeddings)
             else:
                 dev_path = data / f"dev-{protocol}.json"

@@ -34,6 +34,7 @@ def run(args, settings) -> int:
         subscriptions.prune_sends(users, users.limits.seen_retention_s)  # and of the digest's send log
     text = (f"trained {len(summary.trained)} users, {summary.skipped} up to date"
             + (f", {len(summary.empty)} with no tagged paper in the features" if summary.empty else "")
+            + (f"; largest model {summary.max_bytes_per_model / 1024:.0f} KB per tag" if summary.trained else "")
             + (f"; compute published {summary.generation} meanwhile, so its users were retrained on it"
                if summary.passes > 1 else "")
             + (f"; deleted {pruned} seen records older than {settings.seen_retention_days} days" if pruned else ""))

@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("svm_c", 0.01, "Regularisation C of the per-user LinearSVC."),
     Setting("max_negatives", 8000, "Negatives sampled per user model, bounding training cost."),
     Setting("keep_recommendations", 1000, "Ranked recommendations saved per user and tag by `train`."),
+    Setting("model_max_weights", 8000, "Weights kept per user model (the largest by size; float16, under 64 KB per tag with its saved ranking). 0 keeps every weight (dense, about 1 MB per tag)."),
+    Setting("train_window_days", 365, "`train` saves each model's ranking over the papers of this many recent days only, so its cost does not grow with the corpus (0: every paper). Feeds reaching further back rank on request."),
     Setting("n_jobs", 2, "Threads `train` uses to fit several users at once, and one user's retrain uses for that user's models (joblib); processes `compute` transforms chunks of papers on."),
     Setting("dask_scheduler", "", "Address of a Dask scheduler (`tcp://host:8786`) `train` fits users on; empty trains in this process (needs the `dask` extra; `train --scheduler` overrides it)."),
     Setting("dask_timeout", 10.0, "Seconds `train --scheduler` waits to reach the Dask scheduler before it gives up with an error.", minimum=1),
@@ -108,6 +110,8 @@ class Settings:
     svm_c: float
     max_negatives: int
     keep_recommendations: int
+    model_max_weights: int
+    train_window_days: int
     n_jobs: int
     dask_scheduler: str
     dask_timeout: float

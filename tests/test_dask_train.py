@@ -208,8 +208,9 @@ def test_cli_trains_on_the_scheduler_with_the_local_summary(web_settings, cluste
     summary = json.loads(out)
     assert sorted(summary["trained"]) == names and summary["skipped"] == 0 and summary["passes"] == 1
     assert summary["generation"] == FeatureIndex.load(web_settings.models_dir).generation
+    assert 0 < summary["max_bytes_per_model"] <= 64 * 1024  # compact models, written by the workers
     code, out, _ = run_cli(["train", "--json"], web_settings, capsys)  # locally: the cluster's models are fresh
-    assert code == 0 and json.loads(out) == {**summary, "trained": [], "skipped": 2}
+    assert code == 0 and json.loads(out) == {**summary, "trained": [], "skipped": 2, "max_bytes_per_model": 0}
     for name, model in _models(web_settings, names).items():
         assert model is not None and model_path(web_settings.models_dir, model.user_id).exists(), name
 

@@ -85,10 +85,11 @@ def test_train_is_incremental(pipeline, capsys):
     topic = _topic_papers(s)
     run_cli(["tag", "astro", "stars", *topic[:5]], s, capsys)
     code, out, _ = run_cli(["train", "--json"], s, capsys)
-    assert json.loads(out)["trained"] == ["astro"]
+    first = json.loads(out)
+    assert first["trained"] == ["astro"] and 0 < first["max_bytes_per_model"] <= 64 * 1024  # compact models
     code, out, _ = run_cli(["train", "--json"], s, capsys)
     assert json.loads(out) | {"generation": None} == {"trained": [], "skipped": 1, "empty": [], "generation": None,
-                                                      "passes": 1}
+                                                      "passes": 1, "max_bytes_per_model": 0}
     run_cli(["untag", "astro", "stars", topic[0]], s, capsys)
     code, out, _ = run_cli(["train", "--json"], s, capsys)
     assert json.loads(out)["trained"] == ["astro"]

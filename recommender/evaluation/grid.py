@@ -23,7 +23,8 @@ LITE = "arxiv-sanity-lite"
 CENTER_FEATURES = dict(max_features=200000, min_df=2, max_df=0.5, title_repeat=2, ngram_max=2, author_weight=1.0,
                        author_min_papers=2, author_names="full", author_idf=True, category_weight=0.3,
                        embedding_weight=0.0, similar_author_weight=1.0, similar_category_weight=0.3)
-CENTER_TRAIN = dict(C=0.03, max_negatives=8000, keep=1000, hard_negatives=0, centroid_weight=0.0)
+CENTER_TRAIN = dict(C=0.03, max_negatives=8000, keep=1000, hard_negatives=0, centroid_weight=0.0, max_weights=0,
+                    window_days=365)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +156,18 @@ TEST_EMBEDDING_VARIANTS = {
     "similar": Variant(WITH_EMBEDDINGS, _WHY_EMBEDDINGS, "similar", base="settings",
                        features={"embedding_weight": EMBEDDING_WEIGHT}),
 }
+
+
+def weight_variants(ks) -> tuple[Variant, ...]:
+    """The configured defaults with each number of kept weights (``evaluate --model-weights``; 0 is dense),
+    paired per reader: what compacting the served models costs."""
+    return tuple(Variant(weights_name(k), "the defaults keeping only the largest weights (models.compact)" if k
+                         else "the defaults with every weight kept", base="settings", train={"max_weights": k})
+                 for k in ks)
+
+
+def weights_name(k: int) -> str:
+    return f"paperfeed, {k:,} weights" if k else "paperfeed, dense weights"
 
 
 def variants_for(protocol: str, embeddings: bool = False) -> tuple[Variant, ...]:

@@ -4,6 +4,10 @@ Positives are the tagged papers. Negatives are the user's "not interested"
 papers (always) plus a seeded random sample of the rest, which bounds the cost
 at ``max_negatives`` rows whatever the corpus size. Models are saved as npz
 (weights, bias, ranked rows) tied to the feature generation they were trained on.
+
+A served model keeps only its ``max_weights`` largest weights (see :func:`compact`), stored as sparse
+rows of float16 values, so a tag's model with its saved ranking stays under 64 KB on disk whatever the
+vocabulary size; the evaluation fits through the same function, so it measures what is served.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from recommender.settings import Settings, default
 
 ALL = "__all__"  # the model over the whole library
 HARD_NEGATIVE_MARGIN_DAYS = 30
+WEIGHT_DTYPE = np.float16  # stored weight values, relative to their row's largest |w| (see compact)
+FROM_START = np.iinfo(np.int32).min  # a saved ranking over every paper (files written before the window)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +44,14 @@ class TrainParams:
     keep: int = default("keep_recommendations")
     hard_negatives: int = 0  # a second fit with this many hard negatives (see fit_user_weights)
     centroid_weight: float = 0.0  # blend of the library centroid into the SVM weights (see fit_user_weights)
+    max_weights: int = default("model_max_weights")  # weights kept per model, 0 for all (see compact)
+    window_days: int = default("train_window_days")  # the saved ranking covers these recent days, 0 for all
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "TrainParams":
         """The configured parameters (what ``train`` and the web app use), with overrides on top."""
-        values = dict(C=settings.svm_c, max_negatives=settings.max_negatives, keep=settings.keep_recommendations)
+        values = dict(C=settings.svm_c, max_negatives=settings.max_negatives, keep=settings.keep_recommendations,
+                      max_weights=settings.model_max_weights, window_days=settings.train_window_days)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -55,6 +64,10 @@ class UserModel:
     :data:`ALL` also of the "not interested" papers) and ``fitted[i]`` (the generation). A retrain refits
     only the rows whose fingerprint or generation changed. ``partial`` means a retrain stopped at its
     cost bound with rows still to fit (the web queue comes back for them).
+
+    ``max_weights`` is how many weights each row kept (:func:`compact`; 0: dense). ``W`` is dense in memory
+    (what the rankers take) but saved as sparse rows when compact. ``top_since[i]`` is the first day
+    (days since 1970) of the papers ``top[i]`` ranks (:data:`FROM_START`: every paper).
     """
 
     user_id: int
@@ -69,11 +82,15 @@ class UserModel:
     fingerprints: list[str] = dataclasses.field(default_factory=list)
     fitted: list[str] = dataclasses.field(default_factory=list)
     partial: bool = False
+    max_weights: int = 0
+    top_since: np.ndarray | None = None  # (n_models,) int32
 
     def __post_init__(self):
         n = len(self.tags)
         self.fingerprints = list(self.fingerprints) or [""] * n
         self.fitted = list(self.fitted) or [self.generation] * n
+        if self.top_since is None:
+            self.top_since = np.full(n, FROM_START, dtype=np.int32)
 
     @property
     def carried(self) -> bool:
@@ -104,8 +121,10 @@ class UserModel:
         A crash between the two leaves a record that does not match the weights' stamp, which reads as stale.
         """
         stamp = f"{time.time_ns()}-{os.getpid()}"
+        weights = _sparse_rows(self.W, self.max_weights) if self.max_weights else {"W": self.W}
         artifacts.write_npz(
-            path, W=self.W, b=self.b, top=self.top, top_scores=self.top_scores, tags=np.array(self.tags, dtype=str),
+            path, **weights, b=self.b, top=self.top, top_scores=self.top_scores, top_since=self.top_since,
+            tags=np.array(self.tags, dtype=str),
             fingerprints=np.array(self.fingerprints, dtype=str), fitted=np.array(self.fitted, dtype=str),
             meta=np.array([self.generation, str(self.user_id), str(self.tags_version), repr(self.trained_at),
                            str(int(self.partial)), stamp]),
@@ -119,11 +138,13 @@ class UserModel:
             a = artifacts.read_npz(path)
             generation, user_id, tags_version, trained_at, *rest = a["meta"].tolist()
             n = len(a["tags"])
+            W, max_weights = (a["W"], 0) if "W" in a else _dense_rows(a)
             model = cls(int(user_id), generation, int(tags_version), float(trained_at), a["tags"].tolist(),
-                        a["W"], a["b"], a["top"], a["top_scores"],
+                        W, a["b"], a["top"], a["top_scores"],
                         a["fingerprints"].tolist() if "fingerprints" in a else [],
-                        a["fitted"].tolist() if "fitted" in a else [], bool(int(rest[0])) if rest else False)
-            if not (a["W"].ndim == 2 and a["W"].shape[0] == len(a["b"]) == len(a["top"]) == n
+                        a["fitted"].tolist() if "fitted" in a else [], bool(int(rest[0])) if rest else False,
+                        max_weights, a.get("top_since"))
+            if not (W.ndim == 2 and W.shape[0] == len(a["b"]) == len(a["top"]) == n == len(model.top_since)
                     == len(model.fingerprints) == len(model.fitted)):
                 raise ValueError("arrays of different lengths")
         except FileNotFoundError:
@@ -136,6 +157,34 @@ class UserModel:
 
 class CorruptModel(ValueError):
     """A user model file that cannot be read; retraining replaces it."""
+
+
+def _sparse_rows(W: np.ndarray, max_weights: int) -> dict[str, np.ndarray]:
+    """The npz members of compact rows: each row's nonzero columns (int32) and values (float16 relative to
+    the row's ``scale``), CSR style. Rows from :func:`compact` come back exactly."""
+    cols = [np.flatnonzero(row) for row in W]
+    if any(len(c) > max_weights for c in cols):
+        raise ValueError(f"a row has more than max_weights={max_weights} weights: fit it through compact()")
+    packed = [_quantize(row[c]) for row, c in zip(W, cols)]
+    return {"indptr": np.cumsum([0, *map(len, cols)]).astype(np.int64),
+            "indices": np.concatenate([np.empty(0, np.int32), *cols]).astype(np.int32),
+            "values": np.concatenate([np.empty(0, WEIGHT_DTYPE), *(v for v, _ in packed)]),
+            "scale": np.array([sc for _, sc in packed], dtype=np.float32),
+            "shape": np.array([*W.shape, max_weights], dtype=np.int64)}
+
+
+def _dense_rows(a: dict) -> tuple[np.ndarray, int]:
+    """``W`` (float32, dense) and ``max_weights`` from the members :func:`_sparse_rows` wrote."""
+    n_models, n_features, max_weights = a["shape"].tolist()
+    indptr, indices = a["indptr"], a["indices"]
+    if (len(indptr) != n_models + 1 or not indptr[-1] == len(indices) == len(a["values"]) or len(a["scale"]) != n_models
+            or np.any(np.diff(indptr) < 0) or len(indices) and not 0 <= indices.min() <= indices.max() < n_features):
+        raise ValueError("sparse weight rows do not match their shape")
+    W = np.zeros((n_models, n_features), dtype=np.float32)
+    for i in range(n_models):
+        part = slice(indptr[i], indptr[i + 1])
+        W[i, indices[part]] = _dequantize(a["values"][part], a["scale"][i])
+    return W, int(max_weights)
 
 
 def model_path(models_dir: Path, user_id: int) -> Path:
@@ -207,7 +256,11 @@ def _rows(index: FeatureIndex, pids) -> np.ndarray:
 
 
 def sample_negatives(n_rows: int, exclude: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Up to ``k`` distinct random rows not in ``exclude``."""
+    """Up to ``k`` distinct random rows not in ``exclude``.
+
+    O(k) past small corpora: numpy's ``Generator.choice`` without replacement draws by Floyd's algorithm
+    (a hash set of the draws) once the draw is under 1/50 of the rows, and shuffles an ``arange`` of the rows
+    only below that, i.e. at most about ``50 * (k + len(exclude))`` rows."""
     rng = np.random.default_rng(seed)
     if n_rows - len(exclude) <= k:
         return np.setdiff1d(np.arange(n_rows), exclude)
@@ -261,7 +314,36 @@ def fit_user_weights(X, pos: np.ndarray, extra_negatives: np.ndarray, params: Tr
         centroid = np.asarray(X[pos].mean(axis=0)).ravel()
         centroid /= np.linalg.norm(centroid) or 1.0
         w = (w + params.centroid_weight * np.linalg.norm(w) * centroid).astype(np.float32)
-    return w, b
+    return compact(w, params.max_weights), b
+
+
+def compact(w: np.ndarray, k: int) -> np.ndarray:
+    """The weights a compact model serves: the ``k`` largest ``|w|`` (ties: lowest column first) at the
+    precision they are stored with, the rest 0; ``k`` 0 keeps ``w`` as it is (dense).
+
+    Training and the evaluation both fit through this, and :meth:`UserModel.save` stores exactly these
+    values (saving them again is exact), so what the evaluation measures is what a reloaded model ranks with.
+    """
+    w = np.asarray(w, dtype=np.float32)
+    if k <= 0:
+        return w
+    cols = np.sort(np.argsort(-np.abs(w), kind="stable")[:k])
+    cols = cols[w[cols] != 0]
+    values, scale = _quantize(w[cols])
+    kept = np.zeros_like(w)
+    kept[cols] = _dequantize(values, scale)
+    return kept
+
+
+def _quantize(values: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """``values`` as float16 relative to the largest ``|value|`` (float16 alone loses small weights to
+    underflow), and that scale."""
+    scale = np.float32(np.abs(values).max(initial=0.0)) or np.float32(1.0)
+    return (values / scale).astype(WEIGHT_DTYPE), scale
+
+
+def _dequantize(values: np.ndarray, scale: np.float32) -> np.ndarray:
+    return values.astype(np.float32) * np.float32(scale)
 
 
 def _hard_negatives(X, w: np.ndarray, pos: np.ndarray, negatives: np.ndarray, k: int, end: int) -> np.ndarray:
@@ -299,7 +381,9 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
     groups = {tag: rows for tag, rows in groups.items() if len(rows)}
     prints = {tag: fingerprint(index.ids[r] for r in rows) for tag, rows in groups.items()}
     prints[ALL] = fingerprint([*prints.values(), fingerprint(index.ids[r] for r in hard)])
-    old = _reusable_rows(previous, index.generation, params.keep)
+    lo = window_start(index.dates, params.window_days)
+    since = np.int32(index.dates[lo]) if 0 < lo < len(index) else np.int32(FROM_START)
+    old = _reusable_rows(previous, index.generation, params)
     todo = _fit_order(groups, prints, old, index.generation)
     later = todo[max_fits:] if max_fits is not None else []
     todo = todo[:max_fits] if max_fits is not None else todo
@@ -311,10 +395,11 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
         # Other tags' papers are negatives for this tag: they are what the user did not file here.
         w, bias = fit_user_weights(index.X, pos, np.union1d(np.setdiff1d(library, pos), hard), params, seed=user_id,
                                    hard_pool=hard_pool_end(index.dates, pos))
-        rows, sc = top_rows(index.X @ w + bias, 0, ~excluded, params.keep)
+        # The saved ranking covers the recent window only (rows are date-sorted): one mat-vec over its slice.
+        rows, sc = top_rows(window_matvec(index.X, lo, len(index), w) + bias, lo, ~excluded[lo:], params.keep)
         return (w, np.float32(bias), np.pad(rows.astype(np.int32), (0, params.keep - len(rows)), constant_values=-1),
                 np.pad(sc, (0, params.keep - len(sc)), constant_values=-np.inf).astype(np.float32),
-                prints[tag], index.generation)
+                since, prints[tag], index.generation)
 
     # Rows with the same papers are the same fit (a one-tag library: the tag and the library): fit once.
     same = {}
@@ -328,22 +413,31 @@ def train_user(index: FeatureIndex, user_id: int, tags: dict[str, list[str]], no
             once = dict(zip(distinct, pool.map(fit, distinct)))
     else:
         once = {tag: fit(tag) for tag in distinct}
-    fitted = {tag: once[tags_[0]][:4] + (prints[tag], index.generation) for tags_ in same.values() for tag in tags_}
+    fitted = {tag: once[tags_[0]][:5] + (prints[tag], index.generation) for tags_ in same.values() for tag in tags_}
     rows = {tag: fitted.get(tag) or old.get(tag) for tag in groups}
     rows = {tag: row for tag, row in rows.items() if row is not None}
-    W, b, top, top_scores, fps, gens = zip(*rows.values())
+    W, b, top, top_scores, since_, fps, gens = zip(*rows.values())
     return UserModel(user_id, index.generation, tags_version, time.time(), list(rows), np.vstack(W),
                      np.array(b, dtype=np.float32), np.vstack(top), np.vstack(top_scores), list(fps), list(gens),
-                     partial=bool(later))
+                     partial=bool(later), max_weights=params.max_weights, top_since=np.array(since_, dtype=np.int32))
 
 
-def _reusable_rows(previous: UserModel | None, generation: str, keep: int) -> dict[str, tuple]:
-    """The rows of ``previous`` by tag, if it belongs to ``generation`` (columns line up) and saved as many
-    recommendations as now asked for."""
-    if previous is None or previous.generation != generation or previous.top.shape[1] != keep:
+def window_start(dates: np.ndarray, days: int) -> int:
+    """The first row of the last ``days`` days of papers (rows are date-sorted); 0 for ``days`` 0 (all)."""
+    if days <= 0 or len(dates) == 0:
+        return 0
+    return int(np.searchsorted(dates, int(dates[-1]) - days + 1, "left"))
+
+
+def _reusable_rows(previous: UserModel | None, generation: str, params: TrainParams) -> dict[str, tuple]:
+    """The rows of ``previous`` by tag, if it belongs to ``generation`` (columns line up), kept as many weights
+    and saved as many recommendations as now asked for. A row keeps its own ``top_since``: the feed reads
+    its saved ranking only for queries inside that window, so a changed window needs no refit."""
+    if (previous is None or previous.generation != generation or previous.top.shape[1] != params.keep
+            or previous.max_weights != params.max_weights):
         return {}
-    return {tag: (previous.W[i], previous.b[i], previous.top[i], previous.top_scores[i], previous.fingerprints[i],
-                  previous.fitted[i]) for i, tag in enumerate(previous.tags)}
+    return {tag: (previous.W[i], previous.b[i], previous.top[i], previous.top_scores[i], previous.top_since[i],
+                  previous.fingerprints[i], previous.fitted[i]) for i, tag in enumerate(previous.tags)}
 
 
 def _fit_order(groups: dict, prints: dict, old: dict, generation: str) -> list[str]:
@@ -351,7 +445,7 @@ def _fit_order(groups: dict, prints: dict, old: dict, generation: str) -> list[s
     def rank(tag):
         if tag not in old:
             return 0 if tag == ALL else 1
-        _, _, _, _, fp, gen = old[tag]
+        *_, fp, gen = old[tag]
         if fp != prints[tag]:
             return 0 if tag == ALL else 2
         return 3 if gen != generation else None

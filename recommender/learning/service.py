@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 
+import numpy as np
 from joblib import Parallel, delayed
 
 from recommender.storage.artifacts import Generations
@@ -15,7 +16,7 @@ from recommender.corpus.ids import parse_arxiv_id
 from recommender.features.index import FeatureIndex
 from recommender.storage.locks import waiting_lock
 from recommender.learning.models import ALL, TrainParams, UserModel, align, load_user_model, model_path, model_state, train_user
-from recommender.learning.ranking import Filters, _check_page, rank_linear
+from recommender.learning.ranking import Filters, _check_page, _window, rank_linear
 from recommender.settings import Settings
 from recommender.corpus.store import PaperStore
 from recommender.accounts.users import UnknownPaper, User, UserError, UserStore
@@ -173,6 +174,7 @@ class TrainSummary:
     empty: list[str]
     generation: str = ""
     passes: int = 1  # more than 1 when `compute` published a new generation while training ran
+    max_bytes_per_model: int = 0  # the largest model file of the users trained, per tag row (with its ranking)
 
 
 # Fits the stale users and returns ``(username, has a model)`` for each, calling ``progress(done, total)``
@@ -224,7 +226,17 @@ def train_users(settings: Settings, index: FeatureIndex, users: UserStore, every
     todo, skipped = stale_users(settings, index, users, everyone)
     results = trainer(settings, index, users, todo, everyone, progress)
     return TrainSummary([name for name, ok in results if ok], skipped, [name for name, ok in results if not ok],
-                        index.generation)
+                        index.generation, max_bytes_per_model=max_bytes_per_model(settings, todo))
+
+
+def max_bytes_per_model(settings: Settings, users: list[User]) -> int:
+    """The largest model file among ``users``, per tag row (with its saved ranking), from the small records."""
+    sizes = [0]
+    for user in users:
+        state = model_state(settings.models_dir, user.id)
+        if state and state.get("models"):
+            sizes.append(state["bytes"] // state["models"])
+    return max(sizes)
 
 
 def train_current(settings: Settings, users: UserStore, everyone: bool = False,
@@ -241,7 +253,7 @@ def train_current(settings: Settings, users: UserStore, everyone: bool = False,
         again = train_users(settings, index, users, everyone, progress, trainer)
         passes += 1
         summary = TrainSummary(sorted(set(summary.trained) | set(again.trained)), again.skipped, again.empty,
-                               index.generation)
+                               index.generation, max_bytes_per_model=again.max_bytes_per_model)
     summary.passes = passes
     return summary
 
@@ -251,7 +263,8 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
     """Ranked recommendations ``(ids, scores)`` for one tag, several combined, or the whole library.
 
     Uses the list saved by ``train`` when it answers the query as asked (one tag
-    or the library, no date, arrival or category filter); otherwise one mat-vec.
+    or the library, no end date, arrival or category filter, and a start date
+    inside the saved window of recent papers); otherwise one mat-vec.
     """
     _check_page(n, offset)
     if model is None or model.generation != index.generation:  # see current_model, which aligns a saved model
@@ -265,18 +278,22 @@ def recommend(index: FeatureIndex, model: UserModel | None, user_library: set[st
 
 
 def _saved_ranking(index, model, tags, filters, hidden, library, n, offset):
-    if filters.since or filters.until or filters.categories or filters.arrived_after is not None or (
-            tags and len(tags) > 1):
+    if filters.until or filters.categories or filters.arrived_after is not None or (tags and len(tags) > 1):
         return None
     if not filters.exclude >= library:
         return None  # the saved lists drop library papers; the caller wants them shown
     row = model.tags.index(tags[0] if tags else ALL)
     if model.top[row][0] < 0:
         return None  # no saved list (a model carried over from an older generation): rank afresh
+    lo, _ = _window(index, filters)
+    if lo < int(np.searchsorted(index.dates, model.top_since[row], "left")):
+        return None  # the query reaches before the papers `train` ranked (see TrainParams.window_days)
     picked = []
     for r, score in zip(model.top[row], model.top_scores[row]):
         if r < 0:
             break
+        if r < lo:
+            continue  # saved, but older than the query's start date
         pid = index.ids[r]
         if pid not in filters.exclude and pid not in hidden:
             picked.append((pid, float(score)))
