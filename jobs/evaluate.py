@@ -45,6 +45,9 @@ def add_arguments(parser) -> None:
                         help="only compare the defaults keeping K weights per model (0: dense), paired per reader, "
                              "e.g. 0,2000,4000,8000 (setting model_max_weights); use another --out, as the saved "
                              "rows of that folder are replaced by these")
+    parser.add_argument("--vocabulary-sample", type=_weight_counts, metavar="N,N,...",
+                        help="only compare the defaults with the vocabulary fitted on N papers (0: every paper), "
+                             "paired per reader, e.g. 0,8000 (setting vocabulary_sample); use another --out")
     parser.add_argument("--cache-dir", type=Path, help="keep fitted text features (and embeddings) here between runs")
     parser.add_argument("--out", type=Path, default=Path("docs"), help="folder of quality.md (JSON in quality/)")
 
@@ -55,7 +58,7 @@ def _weight_counts(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if any(k < 0 for k in ks) or len(set(ks)) != len(ks):
-        raise argparse.ArgumentTypeError(f"expected distinct numbers of weights, 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected distinct numbers, 0 or more, got {text!r}")
     return ks
 
 
@@ -85,6 +88,8 @@ def run(args, settings) -> int:
             tasks = runner.build_tasks(protocol, split, sources, args.users, args.queries, corpus)
             if args.model_weights:
                 variants = grid.weight_variants(args.model_weights)
+            elif args.vocabulary_sample:
+                variants = grid.sample_variants(args.vocabulary_sample)
             elif args.tune:
                 variants = runner.variants_for(protocol, embeddings=args.embeddings)
             else:

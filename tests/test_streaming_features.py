@@ -13,6 +13,7 @@ from recommender.corpus.store import PaperStore
 from recommender.features import FeatureParams, build_features
 from recommender.features.index import FeatureIndex, compute_generation, snapshot
 from recommender.features.streaming import StoreChanged, stream_features
+from recommender.learning.models import TrainParams
 from recommender.features.text import fit_tfidf, in_vocabulary_sample, paper_text, sample_fraction
 from recommender.settings import load_settings
 
@@ -114,3 +115,21 @@ def test_a_paper_gone_between_the_passes_is_a_clear_error(tmp_path, store4k, mon
 def test_an_empty_store_is_a_clear_error(tmp_path):
     with PaperStore(tmp_path / "papers.sqlite") as store, pytest.raises(ValueError, match="store is empty"):
         stream_features(store, PARAMS)
+
+
+def test_evaluate_vocabulary_sample_rows_fit_on_a_sample(store4k, in_memory):
+    """`evaluate --vocabulary-sample 0,N` pairs the defaults with the vocabulary fitted on every paper and on
+    N papers; the cached text block is keyed by the sample only when it changes the block."""
+    from recommender.evaluation import grid
+    from recommender.evaluation.cache import FeatureCache
+    from recommender.evaluation.tasks import Task
+
+    papers, full = in_memory
+    every, sampled = (v.method(PARAMS, TrainParams()).feature_params for v in grid.sample_variants((0, 800)))
+    assert every.vocabulary_sample == 0 and sampled.vocabulary_sample == 800
+    task = Task("authors", "test", "t", papers, [])
+    cache = FeatureCache(None)
+    X_every, names_every, _ = cache.text(task, every)
+    X_sampled, names_sampled, _ = cache.text(task, sampled)
+    assert names_every == full.text_names and len(names_sampled) < 0.5 * len(names_every)
+    assert X_sampled.shape == (len(papers), len(names_sampled))

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from recommender.storage import artifacts
 from recommender.features import AUTHORS, FeatureParams, Features, author_matrix, build_features, fit_tfidf, paper_text
 from recommender.features.embeddings import EmbeddingStore
+from recommender.features.text import sample_fraction
 from recommender.evaluation.tasks import Case, Task, strip_author
 
 TEXT_FIELDS = ("max_features", "min_df", "max_df", "ngram_max", "title_repeat")
@@ -54,6 +55,8 @@ class FeatureCache:
     def text(self, task: Task, params: FeatureParams):
         """``(X, names, idf)`` of the text block, from disk when a previous run built it."""
         text_params = {f: getattr(params, f) for f in TEXT_FIELDS}
+        if sample_fraction(params, len(task.papers)) < 1.0:  # only then does the sample change the text block
+            text_params["vocabulary_sample"] = params.vocabulary_sample
         key = ("text", task.key, _digest(text_params))
 
         def build():

@@ -166,6 +166,16 @@ def weight_variants(ks) -> tuple[Variant, ...]:
                  for k in ks)
 
 
+def sample_variants(sizes) -> tuple[Variant, ...]:
+    """The configured defaults with the vocabulary fitted on a sample of each size (``evaluate
+    --vocabulary-sample``; 0 fits on every paper), paired per reader: what ``compute`` at scale costs."""
+    return tuple(Variant(f"paperfeed, vocabulary on {n:,} papers" if n else "paperfeed, vocabulary on every paper",
+                         "the defaults with the vocabulary fitted on a hashed sample, the idf on every paper" if n
+                         else "the defaults with the vocabulary fitted on every paper", base="settings",
+                         features={"vocabulary_sample": n})
+                 for n in sizes)
+
+
 def weights_name(k: int) -> str:
     return f"paperfeed, {k:,} weights" if k else "paperfeed, dense weights"
 
