@@ -160,6 +160,8 @@ def main() -> None:
         report = {"papers": len(ids), "latency": {
             "feed (recommended, whole library)": latency(client, [("GET", "/api/feed?limit=25")] * n),
             "feed (recommended, past month)": latency(client, [("GET", "/api/feed?window=month&limit=25")] * n),
+            # The page's default window: what arrived since the last visit, else the past week.
+            "feed (recommended, past week)": latency(client, [("GET", "/api/feed?window=week&limit=25")] * n),
             "feed page (HTML, recommended)": latency(client, [("GET", "/")] * n),
             "similar": latency(client, [("GET", f"/api/papers/{p}/similar?limit=25") for p in sample]),
             "search": latency(client, [("GET", f"/api/search?q={q.replace(' ', '+')}&limit=25")

@@ -185,3 +185,25 @@ def test_within_the_budget_similar_and_search_are_exact(built10k):
     rows, exact = _exact(index, vector, 0, len(index), None, 15)
     ids, scores = ranking.search(index, "graph neural networks", n=15)
     assert ids == [index.ids[r] for r in rows] and np.allclose(scores, exact) and min(scores) > 0
+
+
+def test_a_feed_window_past_the_matvec_budget_is_ranked_through_the_inverted_index(built10k):
+    """An all-time feed at millions of papers is too many non-zeros for one mat-vec per request: past
+    ``budget_nnz`` the model's largest weights pick candidates, scored exactly with the bias."""
+    from recommender.features.index import FeatureIndex
+    from recommender.learning.models import TrainParams, fit_user_weights
+
+    index = FeatureIndex.load(built10k.models_dir)
+    ids, _ = ranking.search(index, "graph neural networks", n=30)
+    pos = np.array(sorted(index.row_of[p] for p in ids))
+    w, b = fit_user_weights(index.X, pos, np.empty(0, np.int64), TrainParams(max_negatives=2000), seed=0)
+    exact_ids, exact_scores = ranking.rank_linear(index, w, b, n=20)
+    got_ids, got_scores = ranking.rank_linear(index, w, b, n=20, budget_nnz=index.X.nnz // 10)
+    assert got_scores == sorted(got_scores, reverse=True)
+    dots = index.X[[index.row_of[p] for p in got_ids]] @ w + b
+    np.testing.assert_allclose(got_scores, dots, rtol=1e-5)  # exact scores of the candidates, bias included
+    assert len(set(got_ids) & set(exact_ids)) >= 18, (got_ids, exact_ids)
+    # Filters still apply before the top is taken.
+    cat = index.categories[0]
+    got_ids, _ = ranking.rank_linear(index, w, b, Filters(categories=(cat,)), n=10, budget_nnz=index.X.nnz // 10)
+    assert all(index.row_of[p] in set(index.category_rows[cat].tolist()) for p in got_ids)

@@ -28,6 +28,8 @@ except ImportError:  # pragma: no cover - depends on the scipy build
 MAX_N = 1000
 POSTINGS_BUDGET = 1_000_000  # posting-list entries similar papers and search read in full (see relevance_top)
 RESCORE = 2_000            # candidates rescored exactly when a query's postings exceed that
+MATVEC_BUDGET = 100_000_000  # non-zeros one feed mat-vec may read; past it the feed is ranked as search is,
+FEED_POSTINGS_BUDGET, FEED_RESCORE = 3_000_000, 5_000  # with these bounds (see rank_linear)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,11 +138,23 @@ def _result(index: FeatureIndex, rows: np.ndarray, scores: np.ndarray):
 
 
 def rank_linear(index: FeatureIndex, w: np.ndarray, b: float = 0.0, filters: Filters = Filters(),
-                n: int = 20, offset: int = 0):
-    """Rank by a linear model ``X @ w + b``: one sparse mat-vec over the date window."""
+                n: int = 20, offset: int = 0, budget_nnz: int = MATVEC_BUDGET):
+    """Rank by a linear model ``X @ w + b``: one sparse mat-vec over the date window.
+
+    A window holding more than ``budget_nnz`` non-zeros (every paper, at millions of papers: 450M at 2.7M,
+    over a second) is ranked through the inverted index instead, as :func:`relevance_top` ranks search:
+    the largest weights pick candidates, which are scored exactly (recall in docs/scaling.md).
+    """
     _check_page(n, offset)
     lo, hi, mask = candidate_mask(index, filters)
-    scores = window_matvec(index.X, lo, hi, np.asarray(w, dtype=np.float32)) + b
+    w = np.asarray(w, dtype=np.float32)
+    if index.X.indptr[hi] - index.X.indptr[lo] > budget_nnz:
+        cols = np.flatnonzero(w)
+        query = sp.csr_matrix((w[cols], cols, [0, len(cols)]), shape=(1, index.X.shape[1]))
+        rows, scores = relevance_top(index, query, lo, hi, mask, n, offset, positive_only=False,
+                                     budget=FEED_POSTINGS_BUDGET, rescore=FEED_RESCORE)
+        return _result(index, rows, scores + np.float32(b))
+    scores = window_matvec(index.X, lo, hi, w) + b
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
 
