@@ -9,6 +9,10 @@ ranks the top 25 with ``ranking.relevance_top`` at each postings budget and exac
 before the budget existed), and reports recall@25 of the bounded answer against the exact one (mean, 5th
 percentile, minimum), the time of each (p50, p99), and how many queries exceeded the budget. The shipped
 budget is ``ranking.POSTINGS_BUDGET``.
+
+``--feeds`` also ranks the all-time feed of every tag model saved under ``<models dir>/users`` (e.g. after
+``paperfeed train``) with ``ranking.rank_linear``: exactly (one mat-vec over every paper) and as served (past
+``MATVEC_BUDGET`` non-zeros, through the inverted index with ``FEED_POSTINGS_BUDGET`` and ``FEED_RESCORE``).
 """
 from __future__ import annotations
 
@@ -43,11 +47,33 @@ def summary(recalls, times, over) -> dict:
             "p99_ms": round(float(np.percentile(times, 99)), 2), "queries_over_budget": int(over), "n": len(recalls)}
 
 
+def feeds(index: FeatureIndex, models_dir: Path) -> dict:
+    """Recall@25 and time of each saved tag model's all-time feed as served, against the exact mat-vec."""
+    from recommender.learning.models import UserModel
+
+    recalls, served, exact_ms = [], [], []
+    for path in sorted((models_dir / "users").glob("*.npz")):
+        model = UserModel.load(path)
+        for tag in model.tags:
+            w, b = model.weights([tag])
+            (truth, _), ms = timed(lambda: ranking.rank_linear(index, w, b, n=25, budget_nnz=EXACT))
+            exact_ms.append(ms)
+            (got, _), ms = timed(lambda: ranking.rank_linear(index, w, b, n=25))
+            served.append(ms)
+            recalls.append(len(set(truth) & set(got)) / max(1, len(truth)))
+    if not recalls:
+        return {"models": 0}
+    return {"models": len(recalls), "recall@25": [round(r, 2) for r in recalls],
+            "recall@25_mean": round(float(np.mean(recalls)), 4),
+            "served_ms": [round(t, 1) for t in served], "exact_ms": [round(t, 1) for t in exact_ms]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models-dir", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--budgets", type=int, nargs="+", default=[250_000, ranking.POSTINGS_BUDGET, 4_000_000])
+    parser.add_argument("--feeds", action="store_true", help="also the all-time feed of every saved user model")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     index, load_ms = timed(lambda: FeatureIndex.load(args.models_dir))
@@ -92,6 +118,9 @@ def main() -> None:
                 times.append(ms)
             report["budgets"][str(budget)][kind] = summary(recalls, times, over)
         print(json.dumps({budget: report["budgets"][str(budget)]}), flush=True)
+    if args.feeds:
+        report["feeds"] = feeds(index, args.models_dir)
+        print(json.dumps({"feeds": report["feeds"]}), flush=True)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -192,6 +192,21 @@ def test_check_finds_an_xt_that_is_not_the_transpose_and_duplicate_ids(models):
     assert any("duplicate ids" in p for p in verify_generation(folder))
 
 
+def test_check_finds_meta_that_does_not_match_the_matrix(models):
+    """A generation FeatureIndex.load refuses is never reported healthy (nor chosen by `check --repair`)."""
+    folder = current_folder(models)
+    assert verify_generation(folder) == []
+    meta = artifacts.read_json(folder / "meta.json")
+    wrong = dict(meta, blocks=[dict(b) for b in meta["blocks"]])
+    wrong["blocks"][-1]["stop"] += 1
+    artifacts.write_json(folder / "meta.json", wrong)
+    assert any("blocks end at column" in p for p in verify_generation(folder))
+    with pytest.raises(ValueError, match="inconsistent"):
+        FeatureIndex.load(models)
+    artifacts.write_json(folder / "meta.json", dict(meta, papers=meta["papers"] + 1))
+    assert any("meta.json does not match" in p for p in verify_generation(folder))
+
+
 # sharing across processes ---------------------------------------------------------------------------------------
 TOUCH = """
 import sys

@@ -71,7 +71,9 @@ def compute_generation(store: PaperStore, models_dir: Path, params: FeatureParam
     """Build features for every stored paper and publish them as the new current generation.
 
     The papers are streamed in two passes on ``n_jobs`` processes (``features.streaming``), so memory does
-    not grow with the abstracts. With the embedding block (which needs every paper's vector) they are read
+    not grow with the abstracts. Rows and ids come from the first pass, so they cannot drift apart; a paper
+    that an import updates between the passes gets its new text and authors with the date and categories
+    the first pass read (the next ``compute`` reconciles them), and one removed between them stops the run. With the embedding block (which needs every paper's vector) they are read
     into memory as before. ``now`` (unix seconds, default the clock) is the ``first_seen`` of papers new to
     the index.
     """

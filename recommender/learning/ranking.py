@@ -151,9 +151,10 @@ def rank_linear(index: FeatureIndex, w: np.ndarray, b: float = 0.0, filters: Fil
     if index.X.indptr[hi] - index.X.indptr[lo] > budget_nnz:
         cols = np.flatnonzero(w)
         query = sp.csr_matrix((w[cols], cols, [0, len(cols)]), shape=(1, index.X.shape[1]))
-        rows, scores = relevance_top(index, query, lo, hi, mask, n, offset, positive_only=False,
-                                     budget=FEED_POSTINGS_BUDGET, rescore=FEED_RESCORE)
-        return _result(index, rows, scores + np.float32(b))
+        found = relevance_top(index, query, lo, hi, mask, n, offset, positive_only=False,
+                              budget=FEED_POSTINGS_BUDGET, rescore=FEED_RESCORE)
+        if found is not None:
+            return _result(index, found[0], found[1] + np.float32(b))
     scores = window_matvec(index.X, lo, hi, w) + b
     return _result(index, *top_rows(scores, lo, mask, n, offset))
 
@@ -186,7 +187,7 @@ def similar(index: FeatureIndex, pid: str, filters: Filters = Filters(), n: int 
     filters = dataclasses.replace(filters, exclude=filters.exclude | {base})
     lo, hi, mask = candidate_mask(index, filters)
     query = similar_query(index.X, row, index.similar_scale)
-    return _result(index, *relevance_top(index, query, lo, hi, mask, n, offset, positive_only=False))
+    return _result(index, *_relevance(index, query, lo, hi, mask, n, offset, positive_only=False))
 
 
 def search(index: FeatureIndex, query: str, filters: Filters = Filters(), n: int = 20, offset: int = 0):
@@ -205,46 +206,62 @@ def search(index: FeatureIndex, query: str, filters: Filters = Filters(), n: int
     if vector.nnz == 0:
         return [], []
     vector = sp.csr_matrix((vector.data, vector.indices, vector.indptr), shape=(1, index.X.shape[1]))
-    return _result(index, *relevance_top(index, vector, lo, hi, mask, n, offset, positive_only=True))
+    return _result(index, *_relevance(index, vector, lo, hi, mask, n, offset, positive_only=True))
 
 
 def relevance_top(index: FeatureIndex, query: sp.csr_matrix, lo: int, hi: int, mask: np.ndarray | None, n: int,
                   offset: int, positive_only: bool, budget: int = POSTINGS_BUDGET, rescore: int = RESCORE):
     """The best rows of ``lo..hi`` (``mask``) by the dot product with ``query`` (1 x features), through the
-    inverted index: ``(rows, scores)``.
+    inverted index: ``(rows, scores)``, or None when only a full scan can answer (see below).
 
     Exact while the query's posting lists hold at most ``budget`` entries in all. Past it (a long paper's
     common terms at millions of papers), the heaviest query terms whose postings fit the budget pick
     candidates, and the best ``rescore`` of those are scored exactly from their own rows. This reads
     O(budget + rescore x row length) values, not O(postings); the recall against exact search is
-    measured in docs/scaling.md.
+    measured in docs/scaling.md. The pool is the same for every page, so pages never overlap or skip.
+
+    None (the caller scans every row) for a page past ``rescore / 2`` of a bounded query, and, unless
+    ``positive_only``, when fewer papers than the page needs score above 0: the rest of a full ranking is
+    papers that share nothing with the query (score 0, newest first), then negative scores.
     """
+    wanted = n + offset
     XT = index.XT
     lengths = XT.indptr[query.indices + 1] - XT.indptr[query.indices]
     order = np.argsort(-query.data, kind="stable")
     within = int(np.searchsorted(np.cumsum(lengths[order]), budget, "right"))
     pruned = within < len(order)
+    if pruned and wanted > rescore // 2:
+        return None
     terms = np.sort(order[:max(1, within)])
     partial = sp.csr_matrix((query.data[terms], query.indices[terms], [0, len(terms)]), shape=query.shape)
     window = inverted_scores(XT, partial)[lo:hi]
     touched = window != 0 if mask is None else (window != 0) & mask
     candidates = np.flatnonzero(touched)
-    wanted = n + offset
-    if pruned and len(candidates) > max(rescore, 2 * wanted):
-        best, _ = top_rows(window[candidates], 0, None, max(rescore, 2 * wanted))
+    if pruned and len(candidates) > rescore:
+        best, _ = top_rows(window[candidates], 0, None, rescore)
         candidates = np.sort(candidates[best])
     if pruned:
         scores = np.asarray((index.X[candidates + lo] @ query.T).todense(), dtype=np.float32).ravel()
     else:
         scores = window[candidates]
-    if positive_only:
-        keep = scores > 0
-        candidates, scores = candidates[keep], scores[keep]
-    elif len(candidates) < wanted:  # too few papers share a feature: fill up with the rest, as a full scan would
-        full = inverted_scores(XT, query)[lo:hi]
-        return top_rows(full, lo, mask, n, offset)
+    keep = scores > 0
+    candidates, scores = candidates[keep], scores[keep]
+    if not positive_only and len(candidates) < wanted:
+        return None
     rows, top = top_rows(scores, 0, None, n, offset)
     return candidates[rows] + lo, top
+
+
+def _relevance(index: FeatureIndex, query: sp.csr_matrix, lo: int, hi: int, mask: np.ndarray | None, n: int,
+               offset: int, positive_only: bool):
+    """:func:`relevance_top`, or the full scan of every posting where it cannot answer."""
+    found = relevance_top(index, query, lo, hi, mask, n, offset, positive_only)
+    if found is not None:
+        return found
+    scores = inverted_scores(index.XT, query)[lo:hi]
+    if positive_only:
+        mask = scores > 0 if mask is None else mask & (scores > 0)
+    return top_rows(scores, lo, mask, n, offset)
 
 
 def _id_match(index: FeatureIndex, query: str) -> str | None:

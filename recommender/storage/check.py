@@ -427,6 +427,12 @@ def verify_generation(folder: Path) -> list[str]:
             problems.append(f"ids.json does not list {n} distinct ids")
     else:
         problems += _mapped_problems(folder, n, X, XT, ids, len(meta.get("categories", [])))
+    if not isinstance(vocab, list) or blocks[0].stop != len(vocab):
+        problems.append("vocab.json does not match the text block")
+    if blocks[-1].stop != X.shape[1]:
+        problems.append(f"blocks end at column {blocks[-1].stop}, the matrix has {X.shape[1]}")
+    if meta.get("papers") != n or meta.get("features") != X.shape[1]:
+        problems.append("meta.json does not match the matrix shape")
     categories = meta.get("categories", [])
     try:
         if len(rows["dates"]) != n or (old_layout and len(rows["cat_indptr"]) != n + 1):
