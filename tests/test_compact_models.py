@@ -47,6 +47,15 @@ def dense_and_compact(index, library):
     return dense, small
 
 
+def next_generation(settings, params) -> FeatureIndex:
+    """A month more of papers, computed into a new current generation."""
+    more = [dataclasses.replace(p, id=f"2505.{i + 1:05d}") for i, p in enumerate(make_papers("2025-05-01"))]
+    with PaperStore(settings.papers_path) as store:
+        store.upsert_many(more)
+        compute_generation(store, settings.models_dir, params)
+    return FeatureIndex.load(settings.models_dir)
+
+
 def test_compact_keeps_the_largest_weights_and_is_stable():
     w = np.array([0.1, -3.0, 0.5, 2.0, -0.01, 0.0], dtype=np.float32)
     kept = compact(w, 2)
@@ -151,11 +160,7 @@ def test_a_new_generation_moves_the_window_and_keeps_every_row(settings):
     train = TrainParams(max_weights=40, window_days=10)
     model = train_user(first, 1, tags, [], 1, train)
     model.save(model_path(settings.models_dir, 1))
-    more = [dataclasses.replace(p, id=f"2505.{i + 1:05d}") for i, p in enumerate(make_papers("2025-05-01"))]
-    with PaperStore(settings.papers_path) as store:
-        store.upsert_many(more)
-        compute_generation(store, settings.models_dir, params)
-    second = FeatureIndex.load(settings.models_dir)
+    second = next_generation(settings, params)
     moved = align(load_user_model(settings.models_dir, 1), second, settings.models_dir)
     again = train_user(second, 1, tags, [], 1, train, previous=moved, max_fits=1)
     assert again.tags == model.tags and again.partial
@@ -171,11 +176,7 @@ def test_old_and_compact_files_align_to_a_new_generation(settings, max_weights):
     model = train_user(first, 1, {"qec": ["2504.00001", "2504.00003", "2504.00005"]}, [], 1,
                        TrainParams(max_weights=max_weights))
     model.save(model_path(settings.models_dir, 1))
-    more = [dataclasses.replace(p, id=f"2505.{i + 1:05d}") for i, p in enumerate(make_papers("2025-05-01"))]
-    with PaperStore(settings.papers_path) as store:
-        store.upsert_many(more)
-        compute_generation(store, settings.models_dir, params)
-    second = FeatureIndex.load(settings.models_dir)
+    second = next_generation(settings, params)
     assert second.generation != first.generation
     moved = align(load_user_model(settings.models_dir, 1), second, settings.models_dir)
     assert moved.generation == second.generation and moved.max_weights == max_weights

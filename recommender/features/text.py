@@ -105,12 +105,7 @@ def fit_vocabulary(sample: list[str], params) -> tuple[list[str], sp.csr_matrix]
     fitted = _fit_to_corpus(params, len(sample))
     vectorizer = CountVectorizer(**_analyzer_options(), ngram_range=(1, params.ngram_max),
                                  max_features=fitted.max_features, min_df=fitted.min_df, max_df=fitted.max_df)
-    try:
-        counts = vectorizer.fit_transform(sample)
-    except ValueError as exc:
-        raise ValueError(f"cannot build features from {len(sample)} papers: {exc}") from None
-    counts = sp.csr_matrix(counts, dtype=np.float32)
-    counts.sort_indices()
+    counts = _fit_transform(vectorizer, sample)
     return vectorizer.get_feature_names_out().tolist(), counts
 
 
@@ -149,13 +144,20 @@ def fit_tfidf(texts: Iterable[str], params) -> tuple[sp.csr_matrix, list[str], n
         X.sort_indices()
         return X, names, idf
     vectorizer = text_vectorizer(_fit_to_corpus(params, len(texts)))
+    X = _fit_transform(vectorizer, texts)
+    return X, vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
+
+
+def _fit_transform(vectorizer, texts: list[str]) -> sp.csr_matrix:
+    """``vectorizer.fit_transform(texts)`` as float32 CSR with sorted indices; a corpus too small for
+    ``min_df`` is one clear ``ValueError``."""
     try:
         X = vectorizer.fit_transform(texts)
     except ValueError as exc:
         raise ValueError(f"cannot build features from {len(texts)} papers: {exc}") from None
     X = sp.csr_matrix(X, dtype=np.float32)
     X.sort_indices()
-    return X, vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
+    return X
 
 
 def _fit_to_corpus(params, n_docs: int):
